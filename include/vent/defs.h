@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * defs.h - common definitions for the public vent headers.
+ *
+ * Included by every other vent header with a quoted include, so it is found
+ * both as <vent/defs.h> and when a minivent program compiles with
+ * "-I include/vent" and says #include "event.h".
+ */
+#ifndef VENT_DEFS_H
+#define VENT_DEFS_H
+
+#ifdef __cplusplus
+/* Every vent entry point is noexcept: no C++ exception ever crosses the ABI. */
+#define VENT_NOEXCEPT noexcept
+#define VENT_BEGIN_DECLS extern "C" {
+#define VENT_END_DECLS }
+#else
+#define VENT_NOEXCEPT
+#define VENT_BEGIN_DECLS
+#define VENT_END_DECLS
+#endif
+
+#endif /* VENT_DEFS_H */

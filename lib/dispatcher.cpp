@@ -1,0 +1,648 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "dispatcher.hpp"
+
+#include <algorithm>
+#include <cerrno>
+
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "capi.hpp"
+
+namespace vent {
+
+using detail::kInBatch;
+using detail::kNever;
+using detail::kNotQueued;
+using detail::kNsPerSec;
+
+namespace {
+
+// User code runs in noexcept frames: a C++ callback that throws terminates
+// here instead of unwinding through library state.
+int call_callback(cb_fn cb, struct event *evt, uint32_t events) noexcept
+{
+	return cb(evt, events);
+}
+
+void call_cleanup(cleanup_fn fn, struct event *evt) noexcept
+{
+	fn(evt);
+}
+
+// Private flag bits of struct event (bits 8 and up belong to the library).
+constexpr unsigned short kPrivateFlags = 0xff00;
+
+template <class V> void grow_geometric(V &v, size_t min_cap)
+{
+	if (v.size() == v.capacity())
+		v.reserve(std::max(min_cap, v.capacity() * 2));
+}
+
+} // namespace
+
+Dispatcher::Dispatcher(int clock) : clock_(clock), heap_(SlotPos{this})
+{
+	// timerfd first: it is what rejects an unsupported clock with EINVAL.
+	UniqueFd tfd(timerfd_create(clock, TFD_CLOEXEC | TFD_NONBLOCK));
+	if (!tfd)
+		detail::throw_errno();
+	UniqueFd epfd(epoll_create1(EPOLL_CLOEXEC));
+	if (!epfd)
+		detail::throw_errno();
+	UniqueFd wakefd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+	if (!wakefd)
+		detail::throw_errno();
+
+	struct epoll_event ev = {};
+	ev.events = EPOLLIN;
+	ev.data.u64 = kTimerId;
+	if (epoll_ctl(epfd.get(), EPOLL_CTL_ADD, tfd.get(), &ev) < 0)
+		detail::throw_errno();
+	ev.data.u64 = kWakeId;
+	if (epoll_ctl(epfd.get(), EPOLL_CTL_ADD, wakefd.get(), &ev) < 0)
+		detail::throw_errno();
+
+	// The timer batch never allocates during dispatch.
+	expired_.reserve(kTimerBudget);
+
+	epfd_ = std::move(epfd);
+	tfd_ = std::move(tfd);
+	wakefd_ = std::move(wakefd);
+}
+
+// Only closes fds and frees memory: no epoll_ctl(), no timerfd_settime(),
+// so that a forked child's free_dispatcher() leaves the parent's kernel
+// objects alone.
+Dispatcher::~Dispatcher() = default;
+
+uint32_t Dispatcher::slot_of(const struct event *evt) const noexcept
+{
+	uint32_t slot = data_slot(evt);
+	if (slot < slots_.size() && slots_[slot].evt == evt)
+		return slot;
+	return kNoSlot;
+}
+
+int64_t Dispatcher::now() const noexcept
+{
+	struct timespec ts;
+	clock_gettime(clock_, &ts);
+	return static_cast<int64_t>(ts.tv_sec) * kNsPerSec + ts.tv_nsec;
+}
+
+int Dispatcher::epoll_set(int op, int fd, uint32_t mask, uint64_t id) noexcept
+{
+	struct epoll_event ev;
+	ev.events = mask;
+	ev.data.u64 = id;
+	return epoll_ctl(epfd_.get(), op, fd, &ev) < 0 ? -errno : 0;
+}
+
+/*
+ * Puts @evt's fd into the epoll set with @mask and makes @slot its owner.
+ *
+ * EEXIST from the kernel while no live, enabled vent event holds the fd
+ * means the registration is an orphan: a previous event's fd was closed
+ * before its removal while a duplicate kept the file open. Take it over
+ * with EPOLL_CTL_MOD instead of failing.
+ */
+int Dispatcher::register_fd(uint32_t slot, struct event *evt, uint32_t mask) noexcept
+{
+	const int fd = evt->fd;
+	const uint64_t id = record_id(slot);
+	int rc = epoll_set(EPOLL_CTL_ADD, fd, mask, id);
+	if (rc == -EEXIST) {
+		uint32_t owner = fd_owner_[fd];
+		if (owner != kNoSlot && owner != slot && data_mask(slots_[owner].evt) != 0)
+			return -EEXIST;
+		rc = epoll_set(EPOLL_CTL_MOD, fd, mask, id);
+	}
+	if (rc < 0)
+		return rc;
+	if (mask == 0) {
+		// A disabled event must stay silent, but the kernel always
+		// reports EPOLLERR/EPOLLHUP: keep the fd out of the set. The
+		// ADD above only validated it, as epoll would for any fd.
+		epoll_set(EPOLL_CTL_DEL, fd, 0, 0);
+	}
+	fd_owner_[fd] = slot;
+	set_data(evt, slot, mask);
+	return 0;
+}
+
+void Dispatcher::unregister_fd(uint32_t slot, struct event *evt) noexcept
+{
+	const int fd = evt->fd;
+	// Only the owner may delete: if the fd number was closed and reused by
+	// a newer event, the kernel registration belongs to that event. A
+	// failed DEL (fd already closed) is harmless: the kernel dropped the
+	// registration, or, if a duplicate keeps the file open, the orphan is
+	// purged when it first reports (see wait_inner()).
+	if (fd >= 0 && static_cast<size_t>(fd) < fd_owner_.size() && fd_owner_[fd] == slot) {
+		if (data_mask(evt) != 0)
+			epoll_set(EPOLL_CTL_DEL, fd, 0, 0);
+		fd_owner_[fd] = kNoSlot;
+	}
+	set_data(evt, slot, 0);
+}
+
+void Dispatcher::release_slot(uint32_t slot) noexcept
+{
+	Slot &s = slots_[slot];
+	s.evt = nullptr;
+	s.gen++;
+	s.heap_pos = free_head_;
+	free_head_ = slot;
+	live_--;
+	batch_removals_++;
+}
+
+int Dispatcher::add(struct event *evt)
+{
+	if (tearing_down_ || destroyed_)
+		return -EBUSY;
+	const int fd = evt->fd;
+	if (fd < -1)
+		return -EBADF;
+
+	const struct timespec tmo = evt->tmo;
+	const bool timed = tmo.tv_sec != 0 || tmo.tv_nsec != 0;
+	int64_t deadline = kNever;
+	if (timed) {
+		const bool absolute = evt->flags & TMO_ABS;
+		if (!detail::timespec_to_deadline(tmo, absolute, absolute ? 0 : now(), deadline))
+			return -EINVAL;
+	}
+
+	// Every allocation happens before the kernel is touched, so an
+	// allocation failure (thrown to the facade) leaves nothing behind.
+	if (free_head_ == kNoSlot)
+		grow_geometric(slots_, 64);
+	if (timed)
+		heap_.reserve_one();
+	if (fd >= 0 && static_cast<size_t>(fd) >= fd_owner_.size())
+		fd_owner_.resize(std::max<size_t>(fd + 1, fd_owner_.size() * 2), kNoSlot);
+
+	uint32_t slot = free_head_;
+	if (slot == kNoSlot) {
+		slot = static_cast<uint32_t>(slots_.size());
+		slots_.push_back(Slot{nullptr, 1, kNotQueued});
+	} else {
+		free_head_ = slots_[slot].heap_pos;
+	}
+	slots_[slot].evt = evt;
+	slots_[slot].heap_pos = kNotQueued;
+	live_++;
+	set_data(evt, slot, 0);
+
+	if (fd >= 0) {
+		int rc = register_fd(slot, evt, evt->ep.events);
+		if (rc < 0) {
+			release_slot(slot);
+			batch_removals_--;
+			return rc;
+		}
+	}
+
+	evt->reason = REASON_EVENT_OCCURED;
+	evt->flags &= static_cast<unsigned short>(~kPrivateFlags);
+	if (timed) {
+		heap_.push(deadline, slot);
+		evt->tmo = detail::deadline_to_timespec(deadline);
+		if (depth_ == 0)
+			arm_timer();
+	} else {
+		evt->tmo = {0, 0};
+	}
+	return 0;
+}
+
+int Dispatcher::remove(struct event *evt) noexcept
+{
+	uint32_t slot = slot_of(evt);
+	if (slot == kNoSlot)
+		return -EINVAL;
+	unregister_fd(slot, evt);
+	uint32_t pos = slots_[slot].heap_pos;
+	if (pos < kInBatch)
+		heap_.erase(pos);
+	release_slot(slot);
+	evt->dsp = nullptr;
+	// No timer re-arm: a timer that fires for nothing costs one wakeup,
+	// which is cheaper than a syscall on every removal.
+	return 0;
+}
+
+int Dispatcher::modify(struct event *evt) noexcept
+{
+	if (tearing_down_ || destroyed_)
+		return -EBUSY;
+	uint32_t slot = slot_of(evt);
+	if (slot == kNoSlot)
+		return -EINVAL;
+	const int fd = evt->fd;
+	if (fd < 0)
+		return 0;
+	const uint32_t want = evt->ep.events;
+	const uint32_t have = data_mask(evt);
+
+	if (fd_owner_[fd] != slot) {
+		// Another event took the fd number while this one was disabled
+		// (or after this one's fd was closed): register anew, which
+		// fails with EEXIST if the other one is enabled.
+		if (want == 0) {
+			set_data(evt, slot, 0);
+			return 0;
+		}
+		return register_fd(slot, evt, want);
+	}
+	if (want == have)
+		return 0;
+	if (want == 0) {
+		epoll_set(EPOLL_CTL_DEL, fd, 0, 0);
+		set_data(evt, slot, 0);
+		return 0;
+	}
+	if (have == 0)
+		return register_fd(slot, evt, want);
+	int rc = epoll_set(EPOLL_CTL_MOD, fd, want, record_id(slot));
+	if (rc < 0)
+		return rc;
+	set_data(evt, slot, want);
+	return 0;
+}
+
+int Dispatcher::mod_timeout(struct event *evt, const struct timespec &tmo) noexcept
+{
+	if (tearing_down_ || destroyed_)
+		return -EBUSY;
+	uint32_t slot = slot_of(evt);
+	if (slot == kNoSlot)
+		return -EINVAL;
+	uint32_t pos = slots_[slot].heap_pos;
+
+	if (tmo.tv_sec == 0 && tmo.tv_nsec == 0) {
+		if (pos < kInBatch)
+			heap_.erase(pos);
+		slots_[slot].heap_pos = kNotQueued;
+		evt->tmo = {0, 0};
+		return 0;
+	}
+
+	const bool absolute = evt->flags & TMO_ABS;
+	int64_t deadline;
+	if (!detail::timespec_to_deadline(tmo, absolute, absolute ? 0 : now(), deadline))
+		return -EINVAL;
+	if (pos < kInBatch) {
+		heap_.update(pos, deadline);
+	} else {
+		try {
+			heap_.reserve_one();
+		} catch (...) {
+			return -ENOMEM;
+		}
+		// Also covers kInBatch: the pending batch entry sees a real heap
+		// position and skips the event, whose deadline has moved.
+		heap_.push(deadline, slot);
+	}
+	evt->tmo = detail::deadline_to_timespec(deadline);
+	if (depth_ == 0)
+		arm_timer();
+	return 0;
+}
+
+/*
+ * Brings the timerfd in line with the heap. Called when a wait ends (the
+ * one place where the earliest deadline is known after all callbacks), and
+ * on changes made outside any wait so that a foreign loop polling the epoll
+ * fd sees the timer too. No syscall unless the top moved earlier than what
+ * the kernel holds, or the kernel timer expired.
+ */
+void Dispatcher::arm_timer() noexcept
+{
+	if (heap_.empty() || heap_.top().when == kNever) {
+		if (armed_ != kNever || timer_fired_)
+			disarm_timer();
+		return;
+	}
+	const int64_t top = heap_.top().when;
+	if (!timer_fired_ && top >= armed_)
+		return;
+	struct itimerspec its = {};
+	// A zero it_value would disarm; deadlines at or before the epoch are
+	// simply "already expired".
+	its.it_value = detail::deadline_to_timespec(std::max<int64_t>(top, 1));
+	if (timerfd_settime(tfd_.get(), TFD_TIMER_ABSTIME, &its, nullptr) == 0) {
+		armed_ = top;
+		timer_fired_ = false;
+	}
+}
+
+void Dispatcher::disarm_timer() noexcept
+{
+	struct itimerspec its = {};
+	timerfd_settime(tfd_.get(), 0, &its, nullptr);
+	armed_ = kNever;
+	timer_fired_ = false;
+}
+
+void Dispatcher::run_callback(uint32_t slot, unsigned short reason, uint32_t events) noexcept
+{
+	struct event *evt = slots_[slot].evt;
+	const uint32_t gen = slots_[slot].gen;
+	const uint64_t epoch = epoch_;
+
+	evt->reason = reason;
+	int rc = call_callback(evt->callback, evt, events);
+	ncallbacks_++;
+
+	// The callback may have freed or cleaned the dispatcher, or removed
+	// (and maybe re-added) its own event: then the return value is moot
+	// and @evt may already be gone.
+	if (batch_aborted(epoch) || slots_[slot].gen != gen)
+		return;
+	if (rc == EVENTCB_REMOVE) {
+		remove(evt);
+	} else if (rc == EVENTCB_CLEANUP) {
+		cleanup_fn fn = evt->cleanup;
+		remove(evt);
+		if (fn)
+			call_cleanup(fn, evt);
+	}
+}
+
+void Dispatcher::dispatch_timeouts(uint64_t epoch) noexcept
+{
+	const int64_t t = now();
+	// Collect first, then call: a timeout re-armed to the past from its
+	// own callback goes back into the heap and waits for the next wait,
+	// so fd events keep being served.
+	expired_.clear();
+	while (!heap_.empty() && heap_.top().when <= t && expired_.size() < kTimerBudget) {
+		uint32_t slot = heap_.pop(kInBatch).id;
+		expired_.emplace_back(slot, slots_[slot].gen);
+	}
+	for (auto [slot, gen] : expired_) {
+		if (batch_aborted(epoch))
+			break;
+		Slot &s = slots_[slot];
+		// Skip events removed, or whose timeout was moved or cancelled,
+		// by an earlier callback of this batch.
+		if (s.gen != gen || s.heap_pos != kInBatch)
+			continue;
+		s.heap_pos = kNotQueued;
+		s.evt->tmo = {0, 0};
+		run_callback(slot, REASON_TIMEOUT, 0);
+	}
+	// If the budget ran out, the timer fired state makes arm_timer() re-arm
+	// for the (past) top, so the next wait returns at once.
+}
+
+/*
+ * Replaces the kernel epoll set by a fresh one holding exactly the live
+ * registrations, under the same fd number (dup3), so that orphaned
+ * registrations (fd closed before removal while a dup kept the file open)
+ * disappear. O(fds), but only after an orphan actually reported.
+ */
+void Dispatcher::rebuild_epoll() noexcept
+{
+	UniqueFd fresh(epoll_create1(EPOLL_CLOEXEC));
+	if (!fresh)
+		return;
+	struct epoll_event ev = {};
+	ev.events = EPOLLIN;
+	ev.data.u64 = kTimerId;
+	if (epoll_ctl(fresh.get(), EPOLL_CTL_ADD, tfd_.get(), &ev) < 0)
+		return;
+	ev.data.u64 = kWakeId;
+	if (epoll_ctl(fresh.get(), EPOLL_CTL_ADD, wakefd_.get(), &ev) < 0)
+		return;
+	for (size_t fd = 0; fd < fd_owner_.size(); fd++) {
+		uint32_t slot = fd_owner_[fd];
+		if (slot == kNoSlot)
+			continue;
+		uint32_t mask = data_mask(slots_[slot].evt);
+		if (mask == 0)
+			continue;
+		ev.events = mask;
+		ev.data.u64 = record_id(slot);
+		// A closed fd just drops out; its event stays registered with
+		// vent and gets -EBADF from event_modify().
+		epoll_ctl(fresh.get(), EPOLL_CTL_ADD, static_cast<int>(fd), &ev);
+	}
+	if (dup3(fresh.get(), epfd_.get(), O_CLOEXEC) < 0)
+		return;
+	rebuild_needed_ = false;
+}
+
+int Dispatcher::wait(int timeout_ms, const sigset_t *sigmask) noexcept
+{
+	if (dispatching_ || tearing_down_ || destroyed_)
+		return -EBUSY;
+	depth_++;
+	int rc = wait_inner(timeout_ms, sigmask);
+	leave();
+	return rc;
+}
+
+int Dispatcher::wait_inner(int timeout_ms, const sigset_t *sigmask) noexcept
+{
+	arm_timer();
+	int n = epoll_pwait(epfd_.get(), records_.data(), kBatch, timeout_ms, sigmask);
+	if (n < 0)
+		return -errno;
+
+	dispatching_ = true;
+	ncallbacks_ = 0;
+	batch_removals_ = 0;
+	const uint64_t epoch = epoch_;
+	bool timers = false;
+
+	for (int i = 0; i < n && !batch_aborted(epoch); i++) {
+		const uint64_t id = records_[i].data.u64;
+		if (id == kTimerId) {
+			timers = true;
+			timer_fired_ = true;
+			armed_ = kNever;
+			continue;
+		}
+		if (id == kWakeId) {
+			// Clear the flag before draining: a wake that races with
+			// us then writes again rather than being lost.
+			wake_pending_.store(false, std::memory_order_seq_cst);
+			uint64_t count;
+			ssize_t r = read(wakefd_.get(), &count, sizeof(count));
+			(void)r;
+			continue;
+		}
+		const uint32_t slot = static_cast<uint32_t>(id);
+		const uint32_t gen = static_cast<uint32_t>(id >> 32);
+		if (slot >= slots_.size() || slots_[slot].gen != gen) {
+			// Stale. If nothing was removed in this batch yet, the
+			// record cannot come from a removal we just did: it is
+			// an orphaned kernel registration that would keep
+			// reporting. Purge it after the batch.
+			if (batch_removals_ == 0)
+				rebuild_needed_ = true;
+			continue;
+		}
+		// Disabled by an earlier callback of this batch: silent.
+		if (data_mask(slots_[slot].evt) == 0)
+			continue;
+		run_callback(slot, REASON_EVENT_OCCURED, records_[i].events);
+	}
+
+	if (timers && !batch_aborted(epoch))
+		dispatch_timeouts(epoch);
+
+	dispatching_ = false;
+	if (!destroyed_) {
+		if (rebuild_needed_)
+			rebuild_epoll();
+		arm_timer();
+	}
+	return ncallbacks_;
+}
+
+int Dispatcher::loop(const sigset_t *sigmask, int (*err_handler)(int)) noexcept
+{
+	if (dispatching_ || tearing_down_ || destroyed_)
+		return -EBUSY;
+	depth_++;
+	int rc;
+	for (;;) {
+		rc = wait_inner(-1, sigmask);
+		if (destroyed_ || stop_.exchange(false)) {
+			rc = 0;
+			break;
+		}
+		if (rc >= 0)
+			continue;
+		if (!err_handler)
+			break;
+		int h = err_handler(rc);
+		if (destroyed_) {
+			rc = 0;
+			break;
+		}
+		if (h == ELOOP_CONTINUE)
+			continue;
+		rc = h < 0 ? h : 0;
+		break;
+	}
+	leave();
+	return rc;
+}
+
+bool Dispatcher::leave() noexcept
+{
+	if (--depth_ == 0 && destroyed_) {
+		deleter_(this);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Removes every event and calls each cleanup exactly once. Adds are refused
+ * meanwhile (tearing_down_); removals of not-yet-cleaned events from a
+ * cleanup callback are allowed and simply skip that event's cleanup.
+ */
+void Dispatcher::teardown(bool kernel) noexcept
+{
+	tearing_down_ = true;
+	depth_++;
+	epoch_++;
+	for (size_t i = 0; i < slots_.size(); i++) {
+		struct event *evt = slots_[i].evt;
+		if (!evt)
+			continue;
+		const uint32_t slot = static_cast<uint32_t>(i);
+		if (kernel) {
+			unregister_fd(slot, evt);
+		} else if (evt->fd >= 0 && static_cast<size_t>(evt->fd) < fd_owner_.size() &&
+			   fd_owner_[evt->fd] == slot) {
+			fd_owner_[evt->fd] = kNoSlot;
+		}
+		uint32_t pos = slots_[slot].heap_pos;
+		if (pos < kInBatch)
+			heap_.erase(pos);
+		release_slot(slot);
+		evt->dsp = nullptr;
+		if (evt->cleanup)
+			call_cleanup(evt->cleanup, evt);
+	}
+	heap_.clear();
+	if (kernel && !destroyed_)
+		disarm_timer();
+	depth_--;
+	tearing_down_ = false;
+}
+
+int Dispatcher::cleanup() noexcept
+{
+	if (tearing_down_ || destroyed_)
+		return -EBUSY;
+	depth_++;
+	teardown(true);
+	leave();
+	return 0;
+}
+
+void Dispatcher::destroy() noexcept
+{
+	if (destroyed_)
+		return;
+	destroyed_ = true;
+	if (!tearing_down_) {
+		teardown(false);
+		// Closing now (not at delete) is what a caller that frees the
+		// dispatcher from a callback, then forks or execs, expects.
+		epfd_.reset();
+		tfd_.reset();
+		wakefd_.reset();
+	}
+	if (depth_ == 0)
+		deleter_(this);
+}
+
+int Dispatcher::stop() noexcept
+{
+	stop_.store(true, std::memory_order_seq_cst);
+	return wake();
+}
+
+int Dispatcher::wake() noexcept
+{
+	// Async-signal-safe: an atomic exchange and a write(2). Wakes that
+	// arrive while one is pending coalesce into it.
+	if (!wake_pending_.exchange(true, std::memory_order_seq_cst)) {
+		const uint64_t one = 1;
+		int saved = errno;
+		ssize_t r = write(wakefd_.get(), &one, sizeof(one));
+		errno = saved;
+		(void)r;
+	}
+	return 0;
+}
+
+bool Dispatcher::invoke_compat(struct event *evt, unsigned short reason, uint32_t events) noexcept
+{
+	uint32_t slot = slot_of(evt);
+	if (slot == kNoSlot) {
+		evt->reason = reason;
+		return call_callback(evt->callback, evt, events) != EVENTCB_CLEANUP;
+	}
+	const uint32_t gen = slots_[slot].gen;
+	depth_++;
+	run_callback(slot, reason, events);
+	bool alive = slots_[slot].gen == gen;
+	if (leave())
+		return false;
+	return alive;
+}
+
+} // namespace vent

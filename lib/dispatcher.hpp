@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// dispatcher.hpp - epoll set, registration, dispatch batch, timeouts.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include <signal.h>
+#include <sys/epoll.h>
+
+#include <vent/event.h>
+
+#include "fork_guard.hpp"
+#include "timeout_heap.hpp"
+#include "unique_fd.hpp"
+
+namespace vent {
+
+/*
+ * One epoll set, one timerfd and one eventfd.
+ *
+ * Registered events live in a slot table. The kernel's epoll record carries
+ * (generation << 32 | slot), never a pointer: a record for a slot that was
+ * freed, or freed and reused, has a stale generation and is dropped. That is
+ * what makes event_remove() safe from any callback.
+ *
+ * The library also keeps two words in the user's struct event, in ep.data
+ * (which the API reserves for the library): the slot index (low half) and
+ * the epoll mask currently registered in the kernel (high half; 0 = not in
+ * the epoll set). That keeps a slot at 16 bytes.
+ *
+ * Timeouts: an indexed heap on (deadline, arm sequence). The timerfd is
+ * armed (absolute) for the heap's top only when the top moved earlier than
+ * what the kernel holds, or after it fired; moving a deadline later costs
+ * nothing, the timer fires early once and is re-armed then.
+ */
+class Dispatcher {
+public:
+	// Creates the kernel objects; throws std::system_error on failure.
+	explicit Dispatcher(int clock);
+	~Dispatcher();
+	Dispatcher(const Dispatcher &) = delete;
+	Dispatcher &operator=(const Dispatcher &) = delete;
+
+	// The facade allocates the C tag that holds this object; when a
+	// callback frees the dispatcher, the memory is released later through
+	// this hook, once no library frame refers to it any more.
+	using Deleter = void (*)(Dispatcher *);
+	void set_tag(struct dispatcher *tag, Deleter d) noexcept
+	{
+		tag_ = tag;
+		deleter_ = d;
+	}
+	struct dispatcher *tag() const noexcept { return tag_; }
+
+	bool forked() const noexcept { return fork_.forked(); }
+	int efd() const noexcept { return epfd_.get(); }
+	int clock() const noexcept { return clock_; }
+
+	int add(struct event *evt);
+	int remove(struct event *evt) noexcept;
+	int modify(struct event *evt) noexcept;
+	int mod_timeout(struct event *evt, const struct timespec &tmo) noexcept;
+	// Returns callbacks run, or -errno.
+	int wait(int timeout_ms, const sigset_t *sigmask) noexcept;
+	int loop(const sigset_t *sigmask, int (*err_handler)(int)) noexcept;
+	int cleanup() noexcept;
+	// free_dispatcher(): no kernel calls; may defer the delete.
+	void destroy() noexcept;
+	int stop() noexcept;
+	int wake() noexcept;
+	// _event_invoke_callback() for an event of this dispatcher.
+	// Returns false if @evt may no longer be touched.
+	bool invoke_compat(struct event *evt, unsigned short reason, uint32_t events) noexcept;
+	bool owns(const struct event *evt) const noexcept { return slot_of(evt) != kNoSlot; }
+
+	// Number of registered events (for tests and benchmarks).
+	size_t size() const noexcept { return live_; }
+
+private:
+	static constexpr uint32_t kNoSlot = UINT32_MAX;
+	static constexpr uint64_t kTimerId = UINT64_MAX;
+	static constexpr uint64_t kWakeId = UINT64_MAX - 1;
+	static constexpr int kBatch = 256;
+	// Timeouts handled per wait: bounds the time fd events can be starved
+	// by a cohort of expiring timers.
+	static constexpr size_t kTimerBudget = 1024;
+
+	struct Slot {
+		struct event *evt;  // nullptr when free
+		uint32_t gen;       // bumped on every free
+		uint32_t heap_pos;  // heap index, kNotQueued or kInBatch; next free when free
+	};
+
+	struct SlotPos {
+		Dispatcher *d;
+		void set(uint32_t id, uint32_t pos) noexcept { d->slots_[id].heap_pos = pos; }
+	};
+
+	static uint32_t data_slot(const struct event *evt) noexcept
+	{
+		return static_cast<uint32_t>(evt->ep.data.u64);
+	}
+	static uint32_t data_mask(const struct event *evt) noexcept
+	{
+		return static_cast<uint32_t>(evt->ep.data.u64 >> 32);
+	}
+	static void set_data(struct event *evt, uint32_t slot, uint32_t mask) noexcept
+	{
+		evt->ep.data.u64 = static_cast<uint64_t>(mask) << 32 | slot;
+	}
+	uint64_t record_id(uint32_t slot) const noexcept
+	{
+		return static_cast<uint64_t>(slots_[slot].gen) << 32 | slot;
+	}
+
+	uint32_t slot_of(const struct event *evt) const noexcept;
+	int64_t now() const noexcept;
+	int epoll_set(int op, int fd, uint32_t mask, uint64_t id) noexcept;
+	int register_fd(uint32_t slot, struct event *evt, uint32_t mask) noexcept;
+	void unregister_fd(uint32_t slot, struct event *evt) noexcept;
+	void release_slot(uint32_t slot) noexcept;
+	void arm_timer() noexcept;
+	void disarm_timer() noexcept;
+	void run_callback(uint32_t slot, unsigned short reason, uint32_t events) noexcept;
+	bool batch_aborted(uint64_t epoch) const noexcept
+	{
+		return destroyed_ || epoch != epoch_;
+	}
+	void dispatch_timeouts(uint64_t epoch) noexcept;
+	int wait_inner(int timeout_ms, const sigset_t *sigmask) noexcept;
+	void rebuild_epoll() noexcept;
+	void teardown(bool kernel) noexcept;
+	// Leaves a library frame; deletes the dispatcher if it was freed from
+	// a callback and this was the outermost frame. Returns true if so.
+	bool leave() noexcept;
+
+	detail::ForkGuard fork_;
+	int clock_;
+	UniqueFd epfd_;
+	UniqueFd tfd_;
+	UniqueFd wakefd_;
+	Deleter deleter_ = nullptr;
+	struct dispatcher *tag_ = nullptr;
+
+	std::vector<Slot> slots_;
+	uint32_t free_head_ = kNoSlot;
+	size_t live_ = 0;
+	// fd number -> slot that holds its kernel registration (kNoSlot: none).
+	// Lets a stale event (whose fd was closed and the number reused) never
+	// touch the new owner's registration.
+	std::vector<uint32_t> fd_owner_;
+
+	detail::TimeoutHeap<SlotPos> heap_;
+	int64_t armed_ = detail::kNever;  // what the timerfd holds; kNever: disarmed
+	bool timer_fired_ = false;        // expired in the kernel: must be re-armed
+
+	int depth_ = 0;               // library frames that will look at *this again
+	bool destroyed_ = false;      // free_dispatcher() ran; delete at depth 0
+	bool tearing_down_ = false;   // cleanup callbacks are running
+	bool dispatching_ = false;    // callbacks of a wait are running
+	uint64_t epoch_ = 0;          // bumped by cleanup_dispatcher(): aborts batches
+	bool rebuild_needed_ = false; // an orphaned registration was seen
+	uint32_t batch_removals_ = 0;
+	int ncallbacks_ = 0;
+
+	std::atomic<bool> stop_{false};
+	std::atomic<bool> wake_pending_{false};
+
+	std::array<struct epoll_event, kBatch> records_;
+	std::vector<std::pair<uint32_t, uint32_t>> expired_;
+};
+
+} // namespace vent

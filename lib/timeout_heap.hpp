@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// timeout_heap.hpp - indexed 4-ary min-heap of deadlines, and time helpers.
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+#include <limits>
+#include <vector>
+
+namespace vent::detail {
+
+constexpr int64_t kNsPerSec = 1000000000;
+// A deadline that never comes: values too large to represent clamp to it.
+constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
+// Heap positions with a special meaning.
+constexpr uint32_t kNotQueued = UINT32_MAX;
+constexpr uint32_t kInBatch = UINT32_MAX - 1;
+
+/*
+ * Converts a user timespec into nanoseconds on the dispatcher's clock.
+ * Normalises tv_nsec, clamps values beyond int64 to kNever (or, for absolute
+ * times far in the past, to the earliest representable time). @now_ns is
+ * only read for relative values. Returns false for a negative relative
+ * value.
+ */
+bool timespec_to_deadline(const struct timespec &ts, bool absolute, int64_t now_ns,
+			  int64_t &deadline) noexcept;
+// The inverse, with floor division so negative values stay normalised.
+struct timespec deadline_to_timespec(int64_t ns) noexcept;
+
+/*
+ * Min-heap on (deadline, arm sequence). Equal deadlines pop in the order
+ * they were armed; the 32-bit sequence is compared with wrap-around, which
+ * is exact while fewer than 2^31 arms separate two equal deadlines.
+ *
+ * Entries carry an id (the dispatcher's slot index). The heap reports every
+ * move through Pos::set(id, index), so the owner can find an entry in O(1)
+ * and update or erase it in O(log n): the owner keeps the position in its
+ * own per-id record instead of the heap keeping a second table.
+ *
+ * 4-ary: half the depth of a binary heap, and the four children share a
+ * cache line, which matters once the heap outgrows the cache.
+ */
+template <class Pos> class TimeoutHeap {
+public:
+	struct Entry {
+		int64_t when;
+		uint32_t id;
+		uint32_t seq;
+	};
+
+	explicit TimeoutHeap(Pos pos) : pos_(pos) {}
+
+	bool empty() const noexcept { return h_.empty(); }
+	size_t size() const noexcept { return h_.size(); }
+	const Entry &top() const noexcept { return h_.front(); }
+	// Makes the next push() unable to throw (geometric growth).
+	void reserve_one()
+	{
+		if (h_.size() == h_.capacity())
+			h_.reserve(h_.capacity() < 16 ? 16 : h_.capacity() * 2);
+	}
+	void clear() noexcept { h_.clear(); }
+	void shrink() { h_.shrink_to_fit(); }
+
+	// Precondition: capacity for one more entry (reserve_one()).
+	void push(int64_t when, uint32_t id) noexcept
+	{
+		h_.push_back(Entry{when, id, seq_++});
+		sift_up(h_.size() - 1);
+	}
+
+	// Moves the entry at @idx to a new deadline (re-sequenced: a re-arm
+	// counts as a new arm for tie-breaking).
+	void update(uint32_t idx, int64_t when) noexcept
+	{
+		Entry &e = h_[idx];
+		bool earlier = when < e.when;
+		e.when = when;
+		e.seq = seq_++;
+		if (earlier)
+			sift_up(idx);
+		else
+			sift_down(idx);
+	}
+
+	void erase(uint32_t idx) noexcept
+	{
+		pos_.set(h_[idx].id, kNotQueued);
+		size_t last = h_.size() - 1;
+		if (idx != last) {
+			h_[idx] = h_[last];
+			h_.pop_back();
+			pos_.set(h_[idx].id, idx);
+			if (idx > 0 && less(h_[idx], h_[parent(idx)]))
+				sift_up(idx);
+			else
+				sift_down(idx);
+		} else {
+			h_.pop_back();
+		}
+	}
+
+	// Removes the top entry; its position is set to @mark.
+	Entry pop(uint32_t mark = kNotQueued) noexcept
+	{
+		Entry e = h_.front();
+		erase(0);
+		pos_.set(e.id, mark);
+		return e;
+	}
+
+private:
+	static size_t parent(size_t i) noexcept { return (i - 1) / 4; }
+	static bool less(const Entry &a, const Entry &b) noexcept
+	{
+		if (a.when != b.when)
+			return a.when < b.when;
+		return static_cast<int32_t>(a.seq - b.seq) < 0;
+	}
+
+	// Hole-based sifting: the moving entry is written once at the end.
+	void sift_up(size_t i) noexcept
+	{
+		Entry e = h_[i];
+		while (i > 0) {
+			size_t p = parent(i);
+			if (!less(e, h_[p]))
+				break;
+			h_[i] = h_[p];
+			pos_.set(h_[i].id, static_cast<uint32_t>(i));
+			i = p;
+		}
+		h_[i] = e;
+		pos_.set(e.id, static_cast<uint32_t>(i));
+	}
+
+	void sift_down(size_t i) noexcept
+	{
+		const size_t n = h_.size();
+		Entry e = h_[i];
+		for (;;) {
+			size_t c = 4 * i + 1;
+			if (c >= n)
+				break;
+			size_t best = c;
+			size_t end = c + 4 < n ? c + 4 : n;
+			for (size_t k = c + 1; k < end; k++)
+				if (less(h_[k], h_[best]))
+					best = k;
+			if (!less(h_[best], e))
+				break;
+			h_[i] = h_[best];
+			pos_.set(h_[i].id, static_cast<uint32_t>(i));
+			i = best;
+		}
+		h_[i] = e;
+		pos_.set(e.id, static_cast<uint32_t>(i));
+	}
+
+	std::vector<Entry> h_;
+	Pos pos_;
+	uint32_t seq_ = 0;
+};
+
+} // namespace vent::detail
