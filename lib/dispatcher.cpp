@@ -640,6 +640,9 @@ bool Dispatcher::invoke_compat(struct event *evt, unsigned short reason, uint32_
 	depth_++;
 	run_callback(slot, reason, events);
 	bool alive = slots_[slot].gen == gen;
+	// Changes the callback made to timeouts were deferred (depth_ > 0).
+	if (depth_ == 1 && !destroyed_)
+		arm_timer();
 	if (leave())
 		return false;
 	return alive;
