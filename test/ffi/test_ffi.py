@@ -253,5 +253,114 @@ class TestThreads(VentTestCase):
         self.assertEqual(threads_seen, {self.loop_thread})
 
 
+
+@unittest.skipUnless(v.HAVE_SOURCES, "libvent has no vent/sources.h")
+class TestSources(VentTestCase):
+    def source(self):
+        # sources.h fills a struct event the caller allocates. The buffer
+        # must outlive the dispatcher, whose teardown runs the cleanup.
+        buf = ctypes.create_string_buffer(lib.vent_event_sizeof())
+        self.bufs = getattr(self, "bufs", []) + [buf]
+        return ctypes.addressof(buf)
+
+    def callback(self, fn):
+        cb = v.CB(fn)
+        self.cbs = getattr(self, "cbs", []) + [cb]
+        return cb
+
+    def test_signal_source(self):
+        sigs = []
+
+        def cb(evt, mask):
+            self.assertEqual(threading.get_ident(), self.loop_thread)
+            self.assertEqual(lib.vent_event_reason(evt), v.REASON_EVENT_OCCURED)
+            self.assertTrue(mask & v.EPOLLIN)
+            si = (v.SignalfdSiginfo * 4)()
+            n = lib.vent_signal_read(evt, si, 4)
+            sigs.extend(si[i].ssi_signo for i in range(n))
+            return v.EVENTCB_CLEANUP  # vent_signal_release()
+
+        before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        self.assertNotIn(signal.SIGUSR1, before)
+        evt = self.source()
+        ccb = self.callback(lambda e, m: self._guard(cb, e, m))
+        self.assertEqual(lib.vent_signal_init(evt, v.sigset(signal.SIGUSR1), ccb), 0)
+        self.assertIn(signal.SIGUSR1, signal.pthread_sigmask(signal.SIG_BLOCK, []))
+        self.assertEqual(lib.event_add(self.dsp, evt), 0)
+        # A second source for the same signal on this dispatcher.
+        dup = self.source()
+        self.assertEqual(lib.vent_signal_init(dup, v.sigset(signal.SIGUSR1), ccb), 0)
+        self.assertEqual(lib.event_add(self.dsp, dup), -errno.EBUSY)
+        lib.vent_signal_release(dup)
+        bad = self.source()
+        self.assertEqual(lib.vent_signal_init(bad, v.sigset(signal.SIGKILL), ccb),
+                         -errno.EINVAL)
+        signal.pthread_kill(threading.get_ident(), signal.SIGUSR1)
+        self.wait_until(lambda: sigs)
+        self.assertEqual(sigs, [signal.SIGUSR1])
+        # The cleanup (vent_signal_release) restored the mask.
+        self.assertEqual(signal.pthread_sigmask(signal.SIG_BLOCK, []), before)
+
+    def _guard(self, fn, evt, mask):
+        try:
+            return fn(evt, mask)
+        except BaseException as e:
+            v.callback_errors.append(e)
+            return v.EVENTCB_CONTINUE
+
+    def test_wakeup_from_thread(self):
+        total = [0]
+        threads_seen = set()
+
+        def cb(evt, mask):
+            threads_seen.add(threading.get_ident())
+            total[0] += lib.vent_wakeup_drain(evt)
+            return v.EVENTCB_CONTINUE
+
+        waker = self.source()
+        ccb = self.callback(lambda e, m: self._guard(cb, e, m))
+        self.assertEqual(lib.vent_wakeup_init(waker, ccb), 0)
+        self.assertEqual(lib.vent_event_set_timeout_ms(waker, 10000), 0)
+        self.assertEqual(lib.event_add(self.dsp, waker), 0)
+        rcs = []
+
+        def signaller():
+            for _ in range(100):
+                rcs.append(lib.vent_wakeup_signal(waker, 1))
+                if len(rcs) % 10 == 0:
+                    time.sleep(0.001)
+
+        t = threading.Thread(target=signaller)
+        t.start()
+        self.wait_until(lambda: total[0] == 100)
+        t.join()
+        self.assertEqual(rcs, [0] * 100)
+        self.assertEqual(threads_seen, {self.loop_thread})
+        self.assertEqual(lib.vent_wakeup_signal(None, 1), -errno.EINVAL)
+        # teardown's free_dispatcher() runs the cleanup: closes the eventfd.
+
+    def test_pid_exit(self):
+        done = []
+
+        def cb(evt, mask):
+            info = (ctypes.c_int * 32)()  # siginfo_t
+            done.append((lib.vent_event_reason(evt), lib.vent_pid_wait(evt, info),
+                         info[0], info[6]))  # si_signo, si_status
+            return v.EVENTCB_CLEANUP
+
+        pid = os.fork()
+        if pid == 0:
+            os._exit(7)
+        evt = self.source()
+        ccb = self.callback(lambda e, m: self._guard(cb, e, m))
+        self.assertEqual(lib.vent_pid_init(evt, pid, ccb), 0)
+        self.assertEqual(lib.vent_pid_init(self.source(), 0, ccb), -errno.EINVAL)
+        self.assertEqual(lib.event_add(self.dsp, evt), 0)
+        self.wait_until(lambda: done)
+        self.assertEqual(done, [(v.REASON_EVENT_OCCURED, 0, signal.SIGCHLD, 7)])
+        with self.assertRaises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # vent_pid_wait() reaped it
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -124,6 +124,75 @@ subtest 'error codes' => sub {
 	is(vent_event_free($eb), 0, 'free b');
 };
 
+# The Linux::Event use case: wait for a child, at most N ms. One event (a
+# pidfd from vent/sources.h, which fills a struct event we allocate) with one
+# callback; its reason says which came first.
+SKIP: {
+	skip 'libvent has no vent/sources.h', 1 unless $ffi->find_symbol('vent_pid_init');
+	subtest 'child process with a timeout (vent_pid_init)' => sub {
+		$ffi->attach(vent_event_sizeof => [] => 'size_t');
+		$ffi->attach(vent_pid_init => ['opaque', 'int', 'vent_cb'] => 'int');
+		$ffi->attach(vent_pid_wait => ['opaque', 'opaque'] => 'int');
+		use FFI::Platypus::Memory qw(calloc free);
+		use POSIX qw(SIGTERM SIGCHLD ESRCH);
+		use constant CLD_EXITED => 1;
+		use constant CLD_KILLED => 2;
+
+		# Runs a child that lives $life seconds; gives it $limit_ms.
+		my $run = sub {
+			my ($life, $limit_ms) = @_;
+			my $pid = fork // die "fork: $!";
+			if (!$pid) {
+				exec 'sleep', $life or POSIX::_exit(127);
+			}
+			my ($timed_out, @exit);
+			my $info = calloc(1, 128);    # siginfo_t
+			my $cb = $ffi->closure(sub {
+				my ($evt, $mask) = @_;
+				if (vent_event_reason($evt) == REASON_TIMEOUT) {
+					$timed_out = 1;
+					kill 'TERM', $pid;
+					return EVENTCB_CONTINUE;    # now wait for the exit
+				}
+				my $rc = vent_pid_wait($evt, $info);
+				my $si = $ffi->cast('opaque' => 'sint32[7]', $info);
+				@exit = ($rc, $si->[0], $si->[2], $si->[6]);    # signo, code, status
+				return EVENTCB_CLEANUP;    # closes the pidfd
+			});
+			my $evt = calloc(1, vent_event_sizeof());
+			is(vent_pid_init($evt, $pid, $cb), 0, 'vent_pid_init');
+			is(vent_event_set_timeout_ms($evt, $limit_ms), 0, "limit $limit_ms ms");
+			is(event_add($dsp, $evt), 0, 'event_add');
+			ok(wait_until(sub { @exit }), 'child reported');
+			free($evt);
+			free($info);
+			return ($timed_out, @exit);
+		};
+
+		my ($timed_out, $rc, $signo, $code, $status) = $run->(30, 100);
+		ok($timed_out, 'slow child: timeout first');
+		is($rc, 0, 'vent_pid_wait reaped it');
+		is($signo, SIGCHLD, 'si_signo');
+		is($code, CLD_KILLED, 'killed');
+		is($status, SIGTERM, 'by SIGTERM');
+
+		($timed_out, $rc, $signo, $code, $status) = $run->(0, 10000);
+		ok(!$timed_out, 'quick child: exit first');
+		is($rc, 0, 'reaped');
+		is($code, CLD_EXITED, 'exited');
+		is($status, 0, 'status 0');
+
+		my $evt = calloc(1, vent_event_sizeof());
+		my $cb = $ffi->closure(sub { EVENTCB_CONTINUE });
+		is(vent_pid_init($evt, 0, $cb), -EINVAL, 'pid 0: -EINVAL');
+		my $gone = fork // die;
+		POSIX::_exit(0) if !$gone;
+		waitpid($gone, 0);
+		is(vent_pid_init($evt, $gone, $cb), -ESRCH, 'reaped pid: -ESRCH');
+		free($evt);
+	};
+}
+
 free_dispatcher($dsp);
 is(fd_count(), $nfds, 'no fd leaked');
 done_testing();

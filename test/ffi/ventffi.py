@@ -65,6 +65,45 @@ for _name, (_res, _args) in _protos.items():
 # --- end snippet ---
 
 
+# vent/sources.h: the init functions fill a struct event that the caller
+# allocates; a binding sizes it with vent_event_sizeof().
+HAVE_SOURCES = hasattr(lib, "vent_signal_init")
+if HAVE_SOURCES:
+    _sources = {
+        "vent_signal_init": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p, CB]),
+        "vent_signal_read": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]),
+        "vent_signal_release": (None, [ctypes.c_void_p]),
+        "vent_wakeup_init": (ctypes.c_int, [ctypes.c_void_p, CB]),
+        "vent_wakeup_signal": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_uint64]),
+        "vent_wakeup_drain": (ctypes.c_uint64, [ctypes.c_void_p]),
+        "vent_pid_init": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int, CB]),
+        "vent_pid_wait": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p]),
+    }
+    for _name, (_res, _args) in _sources.items():
+        _f = getattr(lib, _name)
+        _f.restype = _res
+        _f.argtypes = _args
+
+
+def sigset(*signals):
+    """A sigset_t (128 bytes) holding @signals."""
+    buf = (ctypes.c_uint64 * 16)()
+    for s in signals:
+        buf[(s - 1) // 64] |= 1 << ((s - 1) % 64)
+    return buf
+
+
+class SignalfdSiginfo(ctypes.Structure):
+    """The head of struct signalfd_siginfo (128 bytes in all)."""
+    _fields_ = [("ssi_signo", ctypes.c_uint32), ("ssi_errno", ctypes.c_int32),
+                ("ssi_code", ctypes.c_int32), ("ssi_pid", ctypes.c_uint32),
+                ("ssi_uid", ctypes.c_uint32), ("ssi_fd", ctypes.c_int32),
+                ("ssi_tid", ctypes.c_uint32), ("ssi_band", ctypes.c_uint32),
+                ("ssi_overrun", ctypes.c_uint32), ("ssi_trapno", ctypes.c_uint32),
+                ("ssi_status", ctypes.c_int32), ("ssi_int", ctypes.c_int32),
+                ("ssi_ptr", ctypes.c_uint64), ("_rest", ctypes.c_uint8 * 80)]
+
+
 def strerror(rc):
     return lib.vent_strerror(rc).decode()
 
