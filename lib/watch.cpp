@@ -1,0 +1,634 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "watch.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <system_error>
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+namespace vent {
+
+using detail::CoreObj;
+using detail::FdEntry;
+using detail::Handle;
+using detail::Timer;
+using detail::Watch;
+
+namespace {
+
+constexpr int64_t kNsPerMs = 1000000;
+constexpr int64_t kNsPerSec = 1000000000;
+
+/*
+ * Which dispatcher has which adapter. The dispatcher's public API has no
+ * slot for user data, so the association lives here. Allocated once and
+ * never destroyed: a process that exits while a loop thread still runs
+ * must not find the map gone under it.
+ */
+struct Registry {
+	std::mutex mu;
+	std::unordered_map<struct dispatcher *, std::shared_ptr<WatchAdapter>> map;
+};
+
+Registry &registry()
+{
+	static Registry *r = new Registry;
+	return *r;
+}
+
+// Ids come from one process-wide counter, so they stay unique even across
+// cleanup_dispatcher(), which detaches the adapter and lets a new one start.
+std::atomic<int> g_next_id{1};
+
+uint32_t to_epoll(int events) noexcept
+{
+	uint32_t m = 0;
+	if (events & VENT_HANDLE_READABLE)
+		m |= EPOLLIN;
+	if (events & VENT_HANDLE_WRITABLE)
+		m |= EPOLLOUT;
+	// ERROR/HANGUP are always reported by epoll; naming them keeps a
+	// registration that asks only for them non-zero (0 means disabled).
+	if (events)
+		m |= EPOLLERR | EPOLLHUP;
+	return m;
+}
+
+int from_epoll(uint32_t m) noexcept
+{
+	int ev = 0;
+	if (m & EPOLLIN)
+		ev |= VENT_HANDLE_READABLE;
+	if (m & EPOLLOUT)
+		ev |= VENT_HANDLE_WRITABLE;
+	if (m & EPOLLERR)
+		ev |= VENT_HANDLE_ERROR;
+	if (m & EPOLLHUP)
+		ev |= VENT_HANDLE_HANGUP;
+	return ev;
+}
+
+// What a watch is told about: its own bits plus ERROR/HANGUP, as poll(2)
+// does; nothing at all when it is disabled.
+int deliverable(int wanted, int ready) noexcept
+{
+	if (wanted == 0)
+		return 0;
+	return ready & (wanted | VENT_HANDLE_ERROR | VENT_HANDLE_HANGUP);
+}
+
+// User code runs in noexcept frames: a throwing C++ callback terminates.
+void call_handle(vent_handle_cb cb, int id, int fd, int events, void *opaque) noexcept
+{
+	cb(id, fd, events, opaque);
+}
+
+void call_timeout(vent_timeout_cb cb, int id, void *opaque) noexcept
+{
+	cb(id, opaque);
+}
+
+void call_free(vent_free_cb ff, void *opaque) noexcept
+{
+	ff(opaque);
+}
+
+CoreObj *owner_of(struct event *evt) noexcept
+{
+	return reinterpret_cast<detail::CoreEvent *>(evt)->owner;
+}
+
+} // namespace
+
+WatchAdapter::WatchAdapter(struct dispatcher *dsp)
+	: dsp_(dsp), clock_(dispatcher_get_clocksource(dsp))
+{
+	if (clock_ < 0)
+		throw std::system_error(-clock_, std::generic_category());
+	efd_ = UniqueFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+	if (!efd_)
+		throw std::system_error(errno, std::generic_category());
+}
+
+// Only memory and our own eventfd: never a call into the dispatcher, which
+// may already be gone.
+WatchAdapter::~WatchAdapter() = default;
+
+std::shared_ptr<WatchAdapter> WatchAdapter::get(struct dispatcher *dsp, bool create)
+{
+	Registry &r = registry();
+	std::lock_guard<std::mutex> g(r.mu);
+	auto it = r.map.find(dsp);
+	if (it != r.map.end())
+		return it->second;
+	if (!create)
+		return nullptr;
+	auto ad = std::make_shared<WatchAdapter>(dsp);
+	r.map.reserve(r.map.size() + 1);
+	ad->attach();
+	r.map.emplace(dsp, ad);
+	return ad;
+}
+
+// Registers the control eventfd. This is the one dispatcher call made on the
+// caller's thread rather than the loop thread (see watch.h, "Attaching").
+void WatchAdapter::attach()
+{
+	auto ctl = std::make_shared<CoreObj>(CoreObj::Kind::Control, this);
+	struct event &ev = ctl->ce.ev;
+	ev.fd = efd_.get();
+	ev.ep.events = EPOLLIN;
+	ev.callback = on_control;
+	ev.cleanup = on_cleanup;
+	int rc = event_add(dsp_, &ev);
+	if (rc < 0)
+		throw std::system_error(-rc, std::generic_category());
+	ctl->in_core = true;
+	ctl->core_ref = ctl;
+	ctl->ad_ref = shared_from_this();
+	ctl_ = std::move(ctl);
+}
+
+int64_t WatchAdapter::now() const noexcept
+{
+	struct timespec ts;
+	clock_gettime(clock_, &ts);
+	return static_cast<int64_t>(ts.tv_sec) * kNsPerSec + ts.tv_nsec;
+}
+
+int WatchAdapter::next_id() noexcept
+{
+	int id = g_next_id.load(std::memory_order_relaxed);
+	do {
+		if (id == INT_MAX)
+			return -ENOSPC;
+	} while (!g_next_id.compare_exchange_weak(id, id + 1, std::memory_order_relaxed));
+	return id;
+}
+
+// Wakes the loop so that its control callback runs. Coalesced: one write
+// until the callback has drained the eventfd.
+void WatchAdapter::kick_locked() noexcept
+{
+	if (kick_pending_)
+		return;
+	kick_pending_ = true;
+	const uint64_t one = 1;
+	int saved = errno;
+	ssize_t r = write(efd_.get(), &one, sizeof(one));
+	(void)r;
+	errno = saved;
+}
+
+void WatchAdapter::queue_locked(const std::shared_ptr<CoreObj> &obj) noexcept
+{
+	if (!obj->dirty) {
+		obj->dirty = true;
+		if (dirty_tail_)
+			dirty_tail_->dirty_next = obj;
+		else
+			dirty_head_ = obj;
+		dirty_tail_ = obj.get();
+	}
+	kick_locked();
+}
+
+void WatchAdapter::bury_locked(const std::shared_ptr<Watch> &w) noexcept
+{
+	w->removed = true;
+	if (grave_tail_)
+		grave_tail_->grave_next = w;
+	else
+		grave_head_ = w;
+	grave_tail_ = w.get();
+	kick_locked();
+}
+
+uint32_t WatchAdapter::union_mask(const FdEntry &e) noexcept
+{
+	int events = 0;
+	for (const auto &h : e.watches)
+		events |= h->events;
+	return to_epoll(events);
+}
+
+// ---------------------------------------------------------------------------
+// Handles
+
+int WatchAdapter::add_handle(int fd, int events, vent_handle_cb cb, void *opaque, vent_free_cb ff)
+{
+	// The core learns about the fd later, on the loop thread, where an
+	// error could not be reported: catch what epoll would refuse now.
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
+		return -EPERM;
+
+	auto h = std::make_shared<Handle>();
+	h->fd = fd;
+	h->events = events;
+	h->cb = cb;
+	h->opaque = opaque;
+	h->ff = ff;
+
+	Lock l(mu_);
+	if (detached_)
+		return -EBUSY;
+	std::shared_ptr<FdEntry> entry;
+	auto it = fds_.find(fd);
+	if (it != fds_.end()) {
+		entry = it->second;
+	} else {
+		entry = std::make_shared<FdEntry>(this, fd);
+		fds_.reserve(fds_.size() + 1);
+	}
+	entry->watches.reserve(entry->watches.size() + 1);
+	handles_.reserve(handles_.size() + 1);
+	// Nothing below allocates or fails, except running out of ids.
+	int id = next_id();
+	if (id < 0)
+		return id;
+	h->id = id;
+	h->entry = entry;
+	const uint32_t before = union_mask(*entry);
+	entry->watches.push_back(h);
+	handles_.emplace(id, h);
+	if (it == fds_.end()) {
+		fds_.emplace(fd, entry);
+		queue_locked(entry);
+	} else if (union_mask(*entry) != before) {
+		queue_locked(entry);
+	}
+	return id;
+}
+
+int WatchAdapter::update_handle(int id, int events) noexcept
+{
+	Lock l(mu_);
+	auto it = handles_.find(id);
+	if (it == handles_.end())
+		return -ENOENT;
+	Handle &h = *it->second;
+	if (h.events == events)
+		return 0;
+	const uint32_t before = union_mask(*h.entry);
+	h.events = events;
+	if (union_mask(*h.entry) != before)
+		queue_locked(h.entry);
+	return 0;
+}
+
+int WatchAdapter::remove_handle(int id) noexcept
+{
+	Lock l(mu_);
+	auto it = handles_.find(id);
+	if (it == handles_.end())
+		return -ENOENT;
+	std::shared_ptr<Handle> h = std::move(it->second);
+	handles_.erase(it);
+	FdEntry &e = *h->entry;
+	const uint32_t before = union_mask(e);
+	e.watches.erase(std::find(e.watches.begin(), e.watches.end(), h));
+	if (e.watches.empty()) {
+		// A later add on the same fd number gets a fresh entry: the user
+		// may close this fd and open another one under the same number.
+		e.dead = true;
+		fds_.erase(e.fd);
+		queue_locked(h->entry);
+	} else if (union_mask(e) != before) {
+		queue_locked(h->entry);
+	}
+	bury_locked(h);
+	return 0;
+}
+
+// ---------------------------------------------------------------------------
+// Timeouts
+
+int WatchAdapter::add_timeout(int interval_ms, vent_timeout_cb cb, void *opaque, vent_free_cb ff)
+{
+	auto t = std::make_shared<Timer>(this);
+	t->cb = cb;
+	t->opaque = opaque;
+	t->ff = ff;
+	t->interval = interval_ms;
+
+	Lock l(mu_);
+	if (detached_)
+		return -EBUSY;
+	timers_.reserve(timers_.size() + 1);
+	int id = next_id();
+	if (id < 0)
+		return id;
+	t->id = id;
+	if (interval_ms < 0)
+		t->due = kOff;
+	else if (interval_ms == 0)
+		t->due = 0;
+	else
+		t->due = now() + interval_ms * kNsPerMs;
+	timers_.emplace(id, t);
+	queue_locked(t);
+	return id;
+}
+
+int WatchAdapter::update_timeout(int id, int interval_ms) noexcept
+{
+	Lock l(mu_);
+	auto it = timers_.find(id);
+	if (it == timers_.end())
+		return -ENOENT;
+	Timer &t = *it->second;
+	// Any value >= 0 restarts the period, even the same one: libvirt's
+	// keepalive relies on it.
+	t.interval = interval_ms;
+	if (interval_ms < 0)
+		t.due = kOff;
+	else if (interval_ms == 0)
+		t.due = 0;
+	else
+		t.due = now() + interval_ms * kNsPerMs;
+	queue_locked(it->second);
+	return 0;
+}
+
+int WatchAdapter::remove_timeout(int id) noexcept
+{
+	Lock l(mu_);
+	auto it = timers_.find(id);
+	if (it == timers_.end())
+		return -ENOENT;
+	std::shared_ptr<Timer> t = std::move(it->second);
+	timers_.erase(it);
+	queue_locked(t);
+	bury_locked(t);
+	return 0;
+}
+
+// Makes the core's timeout for @t match t.due. Loop thread only.
+void WatchAdapter::set_core_timeout(Timer &t) noexcept
+{
+	struct timespec ts = {0, 0}; // none
+	if (t.due != kOff) {
+		// An absolute deadline in the past fires on the next wait: that
+		// is how a 0 interval runs once per iteration.
+		int64_t due = std::max<int64_t>(t.due, 1);
+		ts.tv_sec = static_cast<time_t>(due / kNsPerSec);
+		ts.tv_nsec = static_cast<long>(due % kNsPerSec);
+	}
+	if (!t.in_core) {
+		t.ce.ev.tmo = ts;
+		return;
+	}
+	event_mod_timeout(&t.ce.ev, &ts);
+}
+
+// ---------------------------------------------------------------------------
+// The loop thread
+
+/*
+ * Applies the queued changes to the dispatcher. Runs on the loop thread
+ * from the control callback, with mu_ held: the core calls made here never
+ * call back into user code.
+ */
+void WatchAdapter::sync_locked() noexcept
+{
+	std::shared_ptr<CoreObj> obj = std::move(dirty_head_);
+	dirty_tail_ = nullptr;
+	while (obj) {
+		std::shared_ptr<CoreObj> next = std::move(obj->dirty_next);
+		obj->dirty = false;
+		struct event &ev = obj->ce.ev;
+		bool drop;
+		if (obj->kind == CoreObj::Kind::Fd) {
+			auto &e = static_cast<FdEntry &>(*obj);
+			drop = e.dead;
+			if (!drop) {
+				const uint32_t mask = union_mask(e);
+				if (!e.in_core) {
+					ev.fd = e.fd;
+					ev.ep.events = mask;
+					ev.callback = on_fd;
+					ev.cleanup = on_cleanup;
+					// Checked in add_handle(); if the fd was
+					// closed since, its watches stay silent.
+					if (event_add(dsp_, &ev) == 0) {
+						e.in_core = true;
+						e.core_mask = mask;
+					}
+				} else if (mask != e.core_mask) {
+					ev.ep.events = mask;
+					if (event_modify(&ev) == 0)
+						e.core_mask = mask;
+				}
+			}
+		} else {
+			auto &t = static_cast<Timer &>(*obj);
+			drop = t.removed;
+			if (!drop) {
+				set_core_timeout(t);
+				if (!t.in_core) {
+					ev.fd = -1;
+					ev.flags = TMO_ABS;
+					ev.callback = on_timer;
+					ev.cleanup = on_cleanup;
+					if (event_add(dsp_, &ev) == 0)
+						t.in_core = true;
+				}
+			}
+		}
+		if (obj->in_core && !obj->core_ref) {
+			obj->core_ref = obj;
+			obj->ad_ref = shared_from_this();
+		}
+		if (drop && obj->in_core) {
+			event_remove(&ev);
+			obj->in_core = false;
+			// Our caller holds a reference to the adapter; the
+			// object itself is held by @obj until the next round.
+			obj->core_ref.reset();
+			obj->ad_ref.reset();
+		}
+		obj = std::move(next);
+	}
+}
+
+// Runs the free callbacks of a list of removed watches; no lock held.
+void WatchAdapter::run_graves(std::shared_ptr<Watch> head) noexcept
+{
+	while (head) {
+		std::shared_ptr<Watch> next = std::move(head->grave_next);
+		if (head->ff)
+			call_free(head->ff, head->opaque);
+		head = std::move(next);
+	}
+}
+
+int WatchAdapter::on_control(struct event *evt, uint32_t events) noexcept
+{
+	(void)events;
+	WatchAdapter *ad = owner_of(evt)->ad;
+	std::shared_ptr<WatchAdapter> keep;
+	std::shared_ptr<Watch> graves;
+	{
+		Lock l(ad->mu_);
+		keep = owner_of(evt)->ad_ref;
+		// Clear the flag before draining: a kick racing with us then
+		// writes again instead of being lost.
+		ad->kick_pending_ = false;
+		uint64_t n;
+		ssize_t r = read(ad->efd_.get(), &n, sizeof(n));
+		(void)r;
+		ad->sync_locked();
+		graves = std::move(ad->grave_head_);
+		ad->grave_tail_ = nullptr;
+	}
+	// The watches in @graves were removed before this point, and their
+	// callbacks only ever run on this thread: none can be running now.
+	ad->run_graves(std::move(graves));
+	return EVENTCB_CONTINUE;
+}
+
+int WatchAdapter::on_fd(struct event *evt, uint32_t events) noexcept
+{
+	auto *e = static_cast<FdEntry *>(owner_of(evt));
+	WatchAdapter *ad = e->ad;
+	const int ready = from_epoll(events);
+	// Declared before the lock: if these are the last references, they
+	// are released after the mutex inside the adapter.
+	std::shared_ptr<WatchAdapter> keep;
+	std::shared_ptr<CoreObj> self;
+	Lock l(ad->mu_);
+	keep = e->ad_ref;
+	self = e->core_ref;
+	const uint64_t round = ++ad->round_;
+	/*
+	 * Each watch of the fd at most once per round. The list may change
+	 * while a callback runs (any watch may be removed, added or updated),
+	 * so rescan from the start after each callback; fds carry a handful of
+	 * watches at most.
+	 */
+	for (;;) {
+		Handle *h = nullptr;
+		int deliver = 0;
+		for (const auto &w : e->watches) {
+			if (w->seen == round)
+				continue;
+			w->seen = round;
+			deliver = deliverable(w->events, ready);
+			if (deliver) {
+				h = w.get();
+				break;
+			}
+		}
+		if (!h)
+			break;
+		const vent_handle_cb cb = h->cb;
+		const int id = h->id, fd = h->fd;
+		void *const opaque = h->opaque;
+		l.unlock();
+		call_handle(cb, id, fd, deliver, opaque);
+		l.lock();
+	}
+	l.unlock();
+	return EVENTCB_CONTINUE;
+}
+
+int WatchAdapter::on_timer(struct event *evt, uint32_t events) noexcept
+{
+	(void)events;
+	auto *t = static_cast<Timer *>(owner_of(evt));
+	WatchAdapter *ad = t->ad;
+	std::shared_ptr<WatchAdapter> keep;
+	std::shared_ptr<CoreObj> self;
+	Lock l(ad->mu_);
+	keep = t->ad_ref;
+	self = t->core_ref;
+	if (t->removed || t->due == kOff)
+		return EVENTCB_CONTINUE;
+	const int64_t now = ad->now();
+	if (t->due > now) {
+		// The period was restarted after the core's deadline was set:
+		// never fire early, wait for the new deadline.
+		ad->set_core_timeout(*t);
+		return EVENTCB_CONTINUE;
+	}
+	// Re-arm before the callback, so that an update made while it runs
+	// (from it or from another thread) is the one that stays.
+	t->due = t->interval == 0 ? 0 : now + t->interval * kNsPerMs;
+	ad->set_core_timeout(*t);
+	const vent_timeout_cb cb = t->cb;
+	const int id = t->id;
+	void *const opaque = t->opaque;
+	l.unlock();
+	call_timeout(cb, id, opaque);
+	return EVENTCB_CONTINUE;
+}
+
+/*
+ * The dispatcher is being cleaned or freed (or, for an fd entry or timer
+ * only, that is the only way the core drops an event without us asking).
+ * When the control event goes, the adapter detaches: every watch still
+ * registered is removed and the free callbacks run here, on the thread
+ * that called free_dispatcher()/cleanup_dispatcher().
+ */
+void WatchAdapter::on_cleanup(struct event *evt) noexcept
+{
+	CoreObj *obj = owner_of(evt);
+	WatchAdapter *ad = obj->ad;
+	std::shared_ptr<WatchAdapter> keep;
+	std::shared_ptr<CoreObj> self;
+	std::shared_ptr<Watch> graves;
+	bool control = obj->kind == CoreObj::Kind::Control;
+	if (control) {
+		Registry &r = registry();
+		std::lock_guard<std::mutex> g(r.mu);
+		auto it = r.map.find(ad->dsp_);
+		if (it != r.map.end() && it->second.get() == ad)
+			r.map.erase(it);
+	}
+	{
+		Lock l(ad->mu_);
+		obj->in_core = false;
+		keep = std::move(obj->ad_ref);
+		self = std::move(obj->core_ref);
+		if (control)
+			ad->detach_locked(graves);
+	}
+	ad->run_graves(std::move(graves));
+}
+
+void WatchAdapter::detach_locked(std::shared_ptr<Watch> &graves) noexcept
+{
+	detached_ = true;
+	for (auto &[id, h] : handles_)
+		bury_locked(h);
+	for (auto &[id, t] : timers_)
+		bury_locked(t);
+	handles_.clear();
+	timers_.clear();
+	for (auto &[fd, e] : fds_)
+		e->watches.clear();
+	fds_.clear();
+	// Break the queue's chain; the objects still in the core are held by
+	// their own core_ref until their cleanup runs.
+	std::shared_ptr<CoreObj> obj = std::move(dirty_head_);
+	dirty_tail_ = nullptr;
+	while (obj) {
+		obj->dirty = false;
+		obj = std::move(obj->dirty_next);
+	}
+	graves = std::move(grave_head_);
+	grave_tail_ = nullptr;
+	ctl_.reset();
+}
+
+} // namespace vent

@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// watch.hpp - id-based handles and periodic timeouts built on the public core API.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include <vent/event.h>
+#include <vent/watch.h>
+
+#include "fork_guard.hpp"
+#include "unique_fd.hpp"
+
+namespace vent {
+
+class WatchAdapter;
+
+namespace detail {
+
+struct CoreObj;
+
+// A struct event that knows its owner. Standard layout with the event
+// first, so the struct event * the core hands back converts to it.
+struct CoreEvent {
+	struct event ev;
+	CoreObj *owner;
+};
+
+/*
+ * Something that is (or will be) registered with the dispatcher as one
+ * struct event: the adapter's control eventfd, one entry per watched fd,
+ * one per timeout. Every field is guarded by the adapter's mutex.
+ */
+struct CoreObj {
+	enum class Kind { Control, Fd, Timer };
+	explicit CoreObj(Kind k, WatchAdapter *a) : kind(k), ad(a) { ce.owner = this; }
+	virtual ~CoreObj() = default;
+	CoreObj(const CoreObj &) = delete;
+	CoreObj &operator=(const CoreObj &) = delete;
+
+	CoreEvent ce{};
+	const Kind kind;
+	WatchAdapter *const ad;
+	bool in_core = false; // added to the dispatcher
+	bool dirty = false;   // queued for the loop thread to sync
+	// While the core holds &ce.ev, these keep the object and its adapter
+	// alive; dropped when the event is removed or cleaned up.
+	std::shared_ptr<CoreObj> core_ref;
+	std::shared_ptr<WatchAdapter> ad_ref;
+	// Intrusive FIFO of objects to sync: no allocation when queueing.
+	std::shared_ptr<CoreObj> dirty_next;
+};
+
+// A handle or timeout as the user sees it: an id, an opaque, a free callback.
+struct Watch {
+	int id = 0;
+	void *opaque = nullptr;
+	vent_free_cb ff = nullptr;
+	bool removed = false;
+	// Intrusive FIFO of removed watches whose ff is due.
+	std::shared_ptr<Watch> grave_next;
+	virtual ~Watch() = default;
+};
+
+struct Handle;
+
+// All the handle watches of one fd share one struct event: epoll allows one
+// registration per fd, so the kernel mask is the union of theirs.
+struct FdEntry final : CoreObj {
+	FdEntry(WatchAdapter *a, int f) : CoreObj(Kind::Fd, a), fd(f) {}
+	int fd;
+	bool dead = false;                          // no watch left: remove from the core
+	uint32_t core_mask = 0;                     // epoll mask the core has
+	std::vector<std::shared_ptr<Handle>> watches; // in registration order
+};
+
+struct Handle final : Watch {
+	int fd = -1;
+	int events = 0;
+	vent_handle_cb cb = nullptr;
+	std::shared_ptr<FdEntry> entry;
+	uint64_t seen = 0; // dispatch round that last considered this watch
+};
+
+struct Timer final : CoreObj, Watch {
+	explicit Timer(WatchAdapter *a) : CoreObj(Kind::Timer, a) {}
+	int interval = -1;
+	int64_t due = 0; // deadline on the dispatcher's clock (ns); kOff: none
+	vent_timeout_cb cb = nullptr;
+};
+
+} // namespace detail
+
+/*
+ * The per-dispatcher state behind vent/watch.h. It uses the dispatcher only
+ * through the public event.h API, and only on the loop thread: every
+ * function may be called from any thread, so calls update the adapter's own
+ * state under its mutex, queue what the dispatcher must learn, and wake the
+ * loop through an eventfd; the control event's callback (on the loop
+ * thread) then applies the queue with event_add()/event_modify()/
+ * event_mod_timeout()/event_remove() and runs the due free callbacks with
+ * the mutex released. Dispatch consults the adapter's state, not the
+ * core's, so a change is in force as soon as the call returns.
+ */
+class WatchAdapter : public std::enable_shared_from_this<WatchAdapter> {
+public:
+	explicit WatchAdapter(struct dispatcher *dsp);
+	~WatchAdapter();
+	WatchAdapter(const WatchAdapter &) = delete;
+	WatchAdapter &operator=(const WatchAdapter &) = delete;
+
+	// The adapter attached to @dsp; with @create, attaches one if there is
+	// none (throws on failure). nullptr if none and !@create.
+	static std::shared_ptr<WatchAdapter> get(struct dispatcher *dsp, bool create);
+
+	bool forked() const noexcept { return fork_.forked(); }
+
+	int add_handle(int fd, int events, vent_handle_cb cb, void *opaque, vent_free_cb ff);
+	int update_handle(int id, int events) noexcept;
+	int remove_handle(int id) noexcept;
+	int add_timeout(int interval_ms, vent_timeout_cb cb, void *opaque, vent_free_cb ff);
+	int update_timeout(int id, int interval_ms) noexcept;
+	int remove_timeout(int id) noexcept;
+
+	static constexpr int64_t kOff = INT64_MAX;
+
+private:
+	using Lock = std::unique_lock<std::mutex>;
+
+	void attach();
+	int64_t now() const noexcept;
+	static int next_id() noexcept;
+	void queue_locked(const std::shared_ptr<detail::CoreObj> &obj) noexcept;
+	void bury_locked(const std::shared_ptr<detail::Watch> &w) noexcept;
+	void kick_locked() noexcept;
+	static uint32_t union_mask(const detail::FdEntry &e) noexcept;
+	void set_core_timeout(detail::Timer &t) noexcept;
+	void sync_locked() noexcept;
+	void run_graves(std::shared_ptr<detail::Watch> head) noexcept;
+	void detach_locked(std::shared_ptr<detail::Watch> &graves) noexcept;
+
+	static int on_control(struct event *evt, uint32_t events) noexcept;
+	static int on_fd(struct event *evt, uint32_t events) noexcept;
+	static int on_timer(struct event *evt, uint32_t events) noexcept;
+	static void on_cleanup(struct event *evt) noexcept;
+
+	struct dispatcher *const dsp_;
+	const int clock_;
+	detail::ForkGuard fork_;
+	UniqueFd efd_;
+
+	std::mutex mu_;
+	bool detached_ = false;     // the dispatcher dropped us (cleanup/free)
+	bool kick_pending_ = false; // efd_ written, control callback not yet run
+	uint64_t round_ = 0;        // dispatch rounds, for Handle::seen
+	std::shared_ptr<detail::CoreObj> ctl_;
+	std::unordered_map<int, std::shared_ptr<detail::Handle>> handles_;
+	std::unordered_map<int, std::shared_ptr<detail::Timer>> timers_;
+	std::unordered_map<int, std::shared_ptr<detail::FdEntry>> fds_; // live entries by fd
+	std::shared_ptr<detail::CoreObj> dirty_head_;
+	detail::CoreObj *dirty_tail_ = nullptr;
+	std::shared_ptr<detail::Watch> grave_head_;
+	detail::Watch *grave_tail_ = nullptr;
+};
+
+} // namespace vent
