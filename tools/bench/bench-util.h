@@ -144,6 +144,29 @@ static inline int bench_parse_long(const char *prog, const char *flag, const cha
 	return 0;
 }
 
+/*
+ * Touches every page of a fresh allocation, so that page faults of the
+ * user's own structs are not billed to the library calls that first write
+ * them (calloc()ed memory is mapped lazily).
+ */
+static inline void bench_prefault(void *p, size_t n)
+{
+	volatile char *c = p;
+
+	for (size_t i = 0; i < n; i += 4096)
+		c[i] = 0;
+}
+
+/* calloc() with the pages already faulted in. */
+static inline void *bench_calloc(size_t n, size_t size)
+{
+	void *p = calloc(n, size);
+
+	if (p)
+		bench_prefault(p, n * size);
+	return p;
+}
+
 /* Median of @n doubles (sorts @v in place). */
 static inline int bench_cmp_double(const void *a, const void *b)
 {

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* drivers.c - the list of event-library drivers built into the benchmarks. */
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "driver.h"
+
+const struct bench_driver *const bench_drivers[] = {
+#ifdef HAVE_VENT
+	&bench_driver_vent,
+#endif
+	&bench_driver_raw,
+#ifdef HAVE_LIBEV
+	&bench_driver_libev,
+#endif
+#ifdef HAVE_LIBEVENT
+	&bench_driver_libevent,
+#endif
+#ifdef HAVE_LIBUV
+	&bench_driver_libuv,
+#endif
+#ifdef HAVE_SDEVENT
+	&bench_driver_sdevent,
+#endif
+	NULL,
+};
+
+const struct bench_driver *bench_find_driver(const char *name)
+{
+	for (size_t i = 0; bench_drivers[i]; i++)
+		if (strcmp(bench_drivers[i]->name, name) == 0)
+			return bench_drivers[i];
+	return NULL;
+}
+
+void bench_exec_peer(const char *tool, const char *name, char *argv[])
+{
+	char self[PATH_MAX], path[PATH_MAX + 64];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n <= 0 || strchr(name, '/'))
+		return;
+	self[n] = '\0';
+	char *slash = strrchr(self, '/');
+	if (!slash)
+		return;
+	*slash = '\0';
+	snprintf(path, sizeof(path), "%s/%s-%s", self, tool, name);
+	/* Only from the main program: the helper never re-executes itself. */
+	if (strcmp(path + strlen(self) + 1, tool) == 0 || access(path, X_OK) != 0)
+		return;
+	execv(path, argv);
+}

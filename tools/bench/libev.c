@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libev.c - benchmark driver for libev: ev_io + ev_timer per fd, timers
+ * re-armed with ev_timer_again() (libev's recommended idiom; it counts from
+ * the cached loop time).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <ev.h>
+
+#include "bench-util.h"
+#include "driver.h"
+
+struct lev_ring {
+	struct ev_loop *loop;
+	struct ring_ctx *ctx;
+	ev_io *io;
+	ev_timer *tm;
+	bool added;
+};
+
+static struct lev_ring *cur;
+
+static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	ring_fire(cur->ctx, (int)(w - cur->io));
+}
+
+static void tm_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+}
+
+static int lev_ring_init(struct ring_ctx *ctx)
+{
+	struct lev_ring *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return -1;
+	r->loop = ev_loop_new(EVBACKEND_EPOLL);
+	r->io = bench_calloc((size_t)ctx->n, sizeof(*r->io));
+	r->tm = bench_calloc((size_t)ctx->n, sizeof(*r->tm));
+	if (!r->loop || !r->io || !r->tm)
+		return -1;
+	r->ctx = ctx;
+	ctx->drv = r;
+	cur = r;
+	return 0;
+}
+
+static int lev_ring_register(struct ring_ctx *ctx)
+{
+	struct lev_ring *r = ctx->drv;
+
+	for (int i = 0; i < ctx->n; i++) {
+		if (r->added) {
+			ev_io_stop(r->loop, &r->io[i]);
+			ev_timer_stop(r->loop, &r->tm[i]);
+		}
+		ev_io_init(&r->io[i], io_cb, ctx->fds[i], EV_READ);
+		ev_io_start(r->loop, &r->io[i]);
+		if (ctx->timeouts) {
+			ev_timer_init(&r->tm[i], tm_cb, 0., ring_timeout_ns() / 1e9);
+			ev_timer_again(r->loop, &r->tm[i]);
+		}
+	}
+	r->added = true;
+	return 0;
+}
+
+static int lev_ring_poll(struct ring_ctx *ctx)
+{
+	struct lev_ring *r = ctx->drv;
+
+	return ev_run(r->loop, EVRUN_NOWAIT);
+}
+
+static void lev_ring_rearm(struct ring_ctx *ctx, int idx, int64_t tmo_ns)
+{
+	struct lev_ring *r = ctx->drv;
+
+	r->tm[idx].repeat = (ev_tstamp)tmo_ns / 1e9;
+	ev_timer_again(r->loop, &r->tm[idx]);
+}
+
+static void lev_ring_fini(struct ring_ctx *ctx)
+{
+	struct lev_ring *r = ctx->drv;
+
+	for (int i = 0; i < ctx->n; i++) {
+		ev_io_stop(r->loop, &r->io[i]);
+		ev_timer_stop(r->loop, &r->tm[i]);
+	}
+	ev_loop_destroy(r->loop);
+	free(r->io);
+	free(r->tm);
+	free(r);
+}
+
+struct lev_timers {
+	struct ev_loop *loop;
+	ev_timer *tm;
+};
+
+static int lev_timer_init(struct timer_ctx *ctx)
+{
+	struct lev_timers *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -1;
+	t->loop = ev_loop_new(EVBACKEND_EPOLL);
+	t->tm = bench_calloc((size_t)ctx->n, sizeof(*t->tm));
+	if (!t->loop || !t->tm)
+		return -1;
+	ctx->drv = t;
+	return 0;
+}
+
+static void lev_timer_add(struct timer_ctx *ctx, long i, int64_t after_ns)
+{
+	struct lev_timers *t = ctx->drv;
+
+	ev_timer_init(&t->tm[i], tm_cb, (ev_tstamp)after_ns / 1e9, 0.);
+	ev_timer_start(t->loop, &t->tm[i]);
+}
+
+static void lev_timer_mod(struct timer_ctx *ctx, long i, int64_t after_ns)
+{
+	struct lev_timers *t = ctx->drv;
+
+	t->tm[i].repeat = (ev_tstamp)after_ns / 1e9;
+	ev_timer_again(t->loop, &t->tm[i]);
+}
+
+static void lev_timer_cancel(struct timer_ctx *ctx, long i)
+{
+	struct lev_timers *t = ctx->drv;
+
+	ev_timer_stop(t->loop, &t->tm[i]);
+}
+
+static void lev_timer_fini(struct timer_ctx *ctx)
+{
+	struct lev_timers *t = ctx->drv;
+
+	ev_loop_destroy(t->loop);
+	free(t->tm);
+	free(t);
+}
+
+static const char *lev_version(void)
+{
+	static char buf[32];
+
+	snprintf(buf, sizeof(buf), "%d.%d", ev_version_major(), ev_version_minor());
+	return buf;
+}
+
+const struct bench_driver bench_driver_libev = {
+	.name = "libev",
+	.version = lev_version,
+	.ring_init = lev_ring_init,
+	.ring_register = lev_ring_register,
+	.ring_poll = lev_ring_poll,
+	.ring_rearm = lev_ring_rearm,
+	.ring_fini = lev_ring_fini,
+	.timer_init = lev_timer_init,
+	.timer_add = lev_timer_add,
+	.timer_mod = lev_timer_mod,
+	.timer_cancel = lev_timer_cancel,
+	.timer_fini = lev_timer_fini,
+};

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vent.c - benchmark driver for vent: one struct event per fd (or per
+ * timer), written the way a minivent program would be.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <vent/event.h>
+
+#include "bench-util.h"
+#include "driver.h"
+
+struct vent_ring {
+	struct dispatcher *dsp;
+	struct ring_ctx *ctx;
+	struct event *ev;
+	bool added;
+};
+
+/* The ring context of the dispatcher being run (one per process). */
+static struct vent_ring *cur_ring;
+
+static struct timespec ns_to_ts(int64_t ns)
+{
+	return (struct timespec){.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
+}
+
+static int ring_cb(struct event *evt, uint32_t events)
+{
+	(void)events;
+	if (evt->reason == REASON_EVENT_OCCURED)
+		ring_fire(cur_ring->ctx, (int)(evt - cur_ring->ev));
+	return EVENTCB_CONTINUE;
+}
+
+static int vent_ring_init(struct ring_ctx *ctx)
+{
+	struct vent_ring *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return -1;
+	r->dsp = new_dispatcher(CLOCK_MONOTONIC);
+	r->ev = bench_calloc((size_t)ctx->n, sizeof(*r->ev));
+	if (!r->dsp || !r->ev)
+		return -1;
+	r->ctx = ctx;
+	ctx->drv = r;
+	cur_ring = r;
+	return 0;
+}
+
+static int vent_ring_register(struct ring_ctx *ctx)
+{
+	struct vent_ring *r = ctx->drv;
+
+	for (int i = 0; i < ctx->n; i++) {
+		struct event *e = &r->ev[i];
+		if (r->added)
+			event_remove(e);
+		*e = EVENT_ON_STACK(ring_cb, ctx->fds[i], EPOLLIN);
+		if (ctx->timeouts)
+			e->tmo = ns_to_ts(ring_timeout_ns());
+		if (event_add(r->dsp, e) < 0)
+			return -1;
+	}
+	r->added = true;
+	return 0;
+}
+
+static int vent_ring_poll(struct ring_ctx *ctx)
+{
+	struct vent_ring *r = ctx->drv;
+
+	return vent_wait(r->dsp, 0, NULL);
+}
+
+static void vent_ring_rearm(struct ring_ctx *ctx, int idx, int64_t tmo_ns)
+{
+	struct vent_ring *r = ctx->drv;
+	struct timespec ts = ns_to_ts(tmo_ns);
+
+	event_mod_timeout(&r->ev[idx], &ts);
+}
+
+static void vent_ring_fini(struct ring_ctx *ctx)
+{
+	struct vent_ring *r = ctx->drv;
+
+	for (int i = 0; i < ctx->n; i++)
+		r->ev[i].cleanup = NULL;
+	free_dispatcher(r->dsp);
+	free(r->ev);
+	free(r);
+}
+
+struct vent_timers {
+	struct dispatcher *dsp;
+	struct event *ev;
+};
+
+static int vtimer_cb(struct event *evt, uint32_t events)
+{
+	(void)evt;
+	(void)events;
+	return EVENTCB_CONTINUE;
+}
+
+static int vent_timer_init(struct timer_ctx *ctx)
+{
+	struct vent_timers *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -1;
+	t->dsp = new_dispatcher(CLOCK_MONOTONIC);
+	t->ev = bench_calloc((size_t)ctx->n, sizeof(*t->ev));
+	if (!t->dsp || !t->ev)
+		return -1;
+	ctx->drv = t;
+	return 0;
+}
+
+static void vent_timer_add(struct timer_ctx *ctx, long i, int64_t after_ns)
+{
+	struct vent_timers *t = ctx->drv;
+	struct event *e = &t->ev[i];
+
+	*e = TIMER_EVENT_ON_STACK(vtimer_cb, 0);
+	e->cleanup = NULL;
+	e->tmo = ns_to_ts(after_ns);
+	event_add(t->dsp, e);
+}
+
+static void vent_timer_mod(struct timer_ctx *ctx, long i, int64_t after_ns)
+{
+	struct vent_timers *t = ctx->drv;
+	struct timespec ts = ns_to_ts(after_ns);
+
+	event_mod_timeout(&t->ev[i], &ts);
+}
+
+static void vent_timer_cancel(struct timer_ctx *ctx, long i)
+{
+	struct vent_timers *t = ctx->drv;
+
+	event_remove(&t->ev[i]);
+}
+
+static void vent_timer_fini(struct timer_ctx *ctx)
+{
+	struct vent_timers *t = ctx->drv;
+
+	free_dispatcher(t->dsp);
+	free(t->ev);
+	free(t);
+}
+
+const struct bench_driver bench_driver_vent = {
+	.name = "vent",
+	.version = vent_version,
+	.ring_init = vent_ring_init,
+	.ring_register = vent_ring_register,
+	.ring_poll = vent_ring_poll,
+	.ring_rearm = vent_ring_rearm,
+	.ring_fini = vent_ring_fini,
+	.timer_init = vent_timer_init,
+	.timer_add = vent_timer_add,
+	.timer_mod = vent_timer_mod,
+	.timer_cancel = vent_timer_cancel,
+	.timer_fini = vent_timer_fini,
+};
