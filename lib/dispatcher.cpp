@@ -9,6 +9,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "add_check.hpp"
 #include "capi.hpp"
 
 namespace vent {
@@ -167,6 +168,12 @@ int Dispatcher::add(struct event *evt)
 	const int fd = evt->fd;
 	if (fd < -1)
 		return -EBADF;
+	// Module veto (add_check.hpp): e.g. -EBUSY for a second signal source
+	// of the same signal on this dispatcher.
+	if (fd >= 0) {
+		if (int rc = detail::run_add_check(*this, evt); rc < 0)
+			return rc;
+	}
 
 	const struct timespec tmo = evt->tmo;
 	const bool timed = tmo.tv_sec != 0 || tmo.tv_nsec != 0;

@@ -75,6 +75,13 @@ public:
 	// Returns false if @evt may no longer be touched.
 	bool invoke_compat(struct event *evt, unsigned short reason, uint32_t events) noexcept;
 	bool owns(const struct event *evt) const noexcept { return slot_of(evt) != kNoSlot; }
+	// True if a registered event (enabled or disabled) holds fd number @fd.
+	// Used by the add check of lib/sources.cpp (see add_check.hpp).
+	bool watches_fd(int fd) const noexcept
+	{
+		return fd >= 0 && static_cast<size_t>(fd) < fd_owner_.size() &&
+		       fd_owner_[fd] != kNoSlot;
+	}
 
 	// Number of registered events (for tests and benchmarks).
 	size_t size() const noexcept { return live_; }
