@@ -1,0 +1,343 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "sources.hpp"
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <atomic>
+#include <mutex>
+#include <vector>
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <vent/event.h>
+
+#include "add_check.hpp"
+#include "dispatcher.hpp"
+#include "unique_fd.hpp"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+#ifndef PIDFD_NONBLOCK
+#define PIDFD_NONBLOCK O_NONBLOCK
+#endif
+
+namespace vent {
+
+namespace {
+
+struct SignalSource {
+	int fd;
+	pid_t tid;        // thread whose mask init changed
+	sigset_t watched; // what the signalfd reports
+	sigset_t blocked; // what release must unblock (grows by hand-over)
+	sigset_t saved;   // the thread's mask before vent blocked anything
+};
+
+/*
+ * The registry of live signal sources. Small (one entry per signal source,
+ * and a process has at most a few), so a vector and linear scans beat any
+ * map. The mutex is taken around fork() (pthread_atfork) so that a child,
+ * whose free_dispatcher() runs the sources' cleanups, never inherits it
+ * locked.
+ */
+class SignalRegistry {
+public:
+	SignalRegistry()
+	{
+		pthread_atfork([] { instance().mu_.lock(); }, [] { instance().mu_.unlock(); },
+			       [] { instance().mu_.unlock(); });
+	}
+
+	// Never destroyed: a source may be released from a static destructor
+	// or a thread still running at exit.
+	static SignalRegistry &instance()
+	{
+		static SignalRegistry *reg = new SignalRegistry;
+		return *reg;
+	}
+
+	std::mutex mu_;
+	std::vector<SignalSource> sources_;
+	// Read without the lock by the add check, so that programs with no
+	// signal source pay nothing on event_add().
+	std::atomic<size_t> live_{0};
+
+	SignalSource *find(int fd) noexcept
+	{
+		for (auto &s : sources_)
+			if (s.fd == fd)
+				return &s;
+		return nullptr;
+	}
+	void erase(SignalSource *s) noexcept
+	{
+		*s = sources_.back();
+		sources_.pop_back();
+		live_.store(sources_.size(), std::memory_order_relaxed);
+	}
+};
+
+bool overlaps(const sigset_t &a, const sigset_t &b) noexcept
+{
+	sigset_t both;
+	sigandset(&both, &a, &b);
+	return !sigisemptyset(&both);
+}
+
+/*
+ * event_add() veto: a signal is delivered to one signalfd reader only, so
+ * two sources for one signal on one dispatcher would split its records
+ * arbitrarily. Sources on different dispatchers (one per thread) are the
+ * caller's business. O(signal sources) under the registry lock.
+ */
+int check_signal_add(const Dispatcher &d, const struct event *evt) noexcept
+{
+	SignalRegistry &reg = SignalRegistry::instance();
+	if (reg.live_.load(std::memory_order_relaxed) == 0)
+		return 0;
+	std::lock_guard lock(reg.mu_);
+	const SignalSource *self = reg.find(evt->fd);
+	if (!self)
+		return 0;
+	for (const auto &other : reg.sources_) {
+		if (other.fd != self->fd && overlaps(other.watched, self->watched) &&
+		    d.watches_fd(other.fd))
+			return -EBUSY;
+	}
+	return 0;
+}
+
+pid_t current_tid() noexcept
+{
+	return static_cast<pid_t>(syscall(SYS_gettid));
+}
+
+} // namespace
+
+bool valid_signal_set(const sigset_t &set) noexcept
+{
+	// sigismember() refuses numbers beyond _NSIG, so look at the raw
+	// words to catch bits a caller set by hand (glibc's sigset_t has room
+	// for 1024 signals; the kernel knows 64).
+	constexpr size_t kWordBits = sizeof(unsigned long) * CHAR_BIT;
+	unsigned long words[sizeof(sigset_t) / sizeof(unsigned long)];
+	std::memcpy(words, &set, sizeof(words));
+	bool any = false;
+	for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++) {
+		for (size_t b = 0; b < kWordBits; b++) {
+			if (!(words[w] >> b & 1))
+				continue;
+			const int sig = static_cast<int>(w * kWordBits + b + 1);
+			if (sig > SIGRTMAX || sig == SIGKILL || sig == SIGSTOP ||
+			    (sig > SIGSYS && sig < SIGRTMIN))
+				return false;
+			any = true;
+		}
+	}
+	return any;
+}
+
+int signal_open(const sigset_t &set)
+{
+	if (!valid_signal_set(set))
+		return -EINVAL;
+	SignalRegistry &reg = SignalRegistry::instance();
+	detail::set_add_check(check_signal_add);
+
+	std::lock_guard lock(reg.mu_);
+	// Allocate before creating anything: bad_alloc leaves no trace.
+	reg.sources_.reserve(reg.sources_.size() + 1);
+
+	UniqueFd fd(signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
+	if (!fd)
+		return -errno;
+
+	SignalSource src;
+	src.fd = fd.get();
+	src.tid = current_tid();
+	src.watched = set;
+	sigset_t old;
+	// Cannot fail with a valid set (the reserved signals were refused).
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	// Block only what was not blocked before: that is what release undoes.
+	sigemptyset(&src.blocked);
+	for (int sig = 1; sig <= SIGRTMAX; sig++) {
+		if (sigismember(&set, sig) == 1 && sigismember(&old, sig) == 0)
+			sigaddset(&src.blocked, sig);
+	}
+	// The saved mask is the one the thread would have without vent: drop
+	// what other live sources of this thread blocked.
+	src.saved = old;
+	for (const auto &other : reg.sources_) {
+		if (other.tid != src.tid)
+			continue;
+		for (int sig = 1; sig <= SIGRTMAX; sig++)
+			if (sigismember(&other.blocked, sig) == 1)
+				sigdelset(&src.saved, sig);
+	}
+
+	// A stale entry under this number means the user closed a source's fd
+	// without releasing it; the number is ours now.
+	if (SignalSource *stale = reg.find(src.fd))
+		reg.erase(stale);
+	reg.sources_.push_back(src);
+	reg.live_.store(reg.sources_.size(), std::memory_order_relaxed);
+	return fd.release();
+}
+
+int signal_read(int fd, struct signalfd_siginfo *si, size_t n) noexcept
+{
+	{
+		SignalRegistry &reg = SignalRegistry::instance();
+		std::lock_guard lock(reg.mu_);
+		if (!reg.find(fd))
+			return -EINVAL;
+	}
+	if (n > INT_MAX)
+		n = INT_MAX;
+	size_t got = 0;
+	while (got < n) {
+		const size_t want = n - got;
+		ssize_t r = read(fd, si + got, want * sizeof(*si));
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || got > 0)
+				break;
+			return -errno;
+		}
+		got += static_cast<size_t>(r) / sizeof(*si);
+		// A short read means the queue is empty: spare the EAGAIN call.
+		if (static_cast<size_t>(r) < want * sizeof(*si))
+			break;
+	}
+	return static_cast<int>(got);
+}
+
+bool signal_close(int fd) noexcept
+{
+	SignalRegistry &reg = SignalRegistry::instance();
+	sigset_t unblock;
+	{
+		std::lock_guard lock(reg.mu_);
+		SignalSource *src = reg.find(fd);
+		if (!src)
+			return false;
+		unblock = src->blocked;
+		// Hand each signal still watched by another source of the same
+		// thread over to that source instead of unblocking it: that
+		// source would otherwise lose it to the default action.
+		for (int sig = 1; sig <= SIGRTMAX; sig++) {
+			if (sigismember(&unblock, sig) != 1)
+				continue;
+			for (auto &other : reg.sources_) {
+				if (&other != src && other.tid == src->tid &&
+				    sigismember(&other.watched, sig) == 1) {
+					sigaddset(&other.blocked, sig);
+					sigdelset(&unblock, sig);
+					break;
+				}
+			}
+		}
+		reg.erase(src);
+	}
+	// Close first: a signal pending now goes to the thread's restored
+	// disposition, not to a signalfd nobody reads.
+	UniqueFd(fd).reset();
+	if (!sigisemptyset(&unblock))
+		pthread_sigmask(SIG_UNBLOCK, &unblock, nullptr);
+	return true;
+}
+
+int signal_saved_mask(int fd, sigset_t &out) noexcept
+{
+	SignalRegistry &reg = SignalRegistry::instance();
+	std::lock_guard lock(reg.mu_);
+	const SignalSource *src = reg.find(fd);
+	if (!src)
+		return -EINVAL;
+	out = src->saved;
+	return 0;
+}
+
+int pid_open(pid_t pid) noexcept
+{
+	int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, PIDFD_NONBLOCK));
+	// PIDFD_NONBLOCK arrived in Linux 5.10; waitid() uses WNOHANG anyway.
+	if (fd < 0 && errno == EINVAL)
+		fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+	return fd < 0 ? -errno : fd;
+}
+
+int pid_check_fd(int fd) noexcept
+{
+	// Signal 0 checks the fd without touching the process. The kernel
+	// answers EBADF for anything that is not a pidfd; ESRCH (gone) and
+	// EPERM (not ours to signal) still prove it is one.
+	if (syscall(SYS_pidfd_send_signal, fd, 0, nullptr, 0) == 0)
+		return 0;
+	if (errno == ESRCH || errno == EPERM)
+		return 0;
+	return -errno;
+}
+
+int pid_wait(int fd, siginfo_t *info) noexcept
+{
+	siginfo_t local;
+	siginfo_t *si = info ? info : &local;
+	std::memset(si, 0, sizeof(*si));
+	if (waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(fd), si, WEXITED | WNOHANG) < 0)
+		return -errno;
+	// WNOHANG: a zero si_pid means "not exited yet".
+	return si->si_pid == 0 ? -EAGAIN : 0;
+}
+
+int wakeup_open() noexcept
+{
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	return fd < 0 ? -errno : fd;
+}
+
+int wakeup_signal(int fd, uint64_t n) noexcept
+{
+	// The largest value an eventfd counter holds; writing UINT64_MAX is
+	// EINVAL.
+	constexpr uint64_t kMax = UINT64_MAX - 1;
+	if (n == 0)
+		return 0;
+	if (n > kMax)
+		n = kMax;
+	const int saved = errno;
+	int rc = 0;
+	for (;;) {
+		if (write(fd, &n, sizeof(n)) == static_cast<ssize_t>(sizeof(n)))
+			break;
+		if (errno == EINTR)
+			continue;
+		// EAGAIN: the counter would overflow, so it is already far
+		// above zero and the reader is awake: the wakeup is not lost.
+		if (errno != EAGAIN)
+			rc = -errno;
+		break;
+	}
+	errno = saved;
+	return rc;
+}
+
+uint64_t wakeup_drain(int fd) noexcept
+{
+	uint64_t count;
+	const int saved = errno;
+	ssize_t r = read(fd, &count, sizeof(count));
+	errno = saved;
+	return r == static_cast<ssize_t>(sizeof(count)) ? count : 0;
+}
+
+} // namespace vent
