@@ -84,11 +84,25 @@ public:
 	}
 };
 
+/*
+ * Not sigandset()/sigisemptyset(): glibc 2.36's sigisemptyset() folds each
+ * word into an int and misses signals 33..64 (the real-time range), and
+ * only the first _NSIG - 1 bits of a sigset_t are defined anyway.
+ */
 bool overlaps(const sigset_t &a, const sigset_t &b) noexcept
 {
-	sigset_t both;
-	sigandset(&both, &a, &b);
-	return !sigisemptyset(&both);
+	for (int sig = 1; sig < _NSIG; sig++)
+		if (sigismember(&a, sig) == 1 && sigismember(&b, sig) == 1)
+			return true;
+	return false;
+}
+
+bool is_empty(const sigset_t &set) noexcept
+{
+	for (int sig = 1; sig < _NSIG; sig++)
+		if (sigismember(&set, sig) == 1)
+			return false;
+	return true;
 }
 
 /*
@@ -123,23 +137,18 @@ pid_t current_tid() noexcept
 
 bool valid_signal_set(const sigset_t &set) noexcept
 {
-	// sigismember() refuses numbers beyond _NSIG, so look at the raw
-	// words to catch bits a caller set by hand (glibc's sigset_t has room
-	// for 1024 signals; the kernel knows 64).
-	constexpr size_t kWordBits = sizeof(unsigned long) * CHAR_BIT;
-	unsigned long words[sizeof(sigset_t) / sizeof(unsigned long)];
-	std::memcpy(words, &set, sizeof(words));
+	// Only signals 1.._NSIG-1 exist for the kernel. glibc's sigset_t has
+	// room for 1024 bits, but sigemptyset() clears only the first _NSIG-1
+	// and the kernel ignores the rest, so bits beyond cannot be judged
+	// (and are harmless): a set without a valid signal is simply empty.
 	bool any = false;
-	for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++) {
-		for (size_t b = 0; b < kWordBits; b++) {
-			if (!(words[w] >> b & 1))
-				continue;
-			const int sig = static_cast<int>(w * kWordBits + b + 1);
-			if (sig > SIGRTMAX || sig == SIGKILL || sig == SIGSTOP ||
-			    (sig > SIGSYS && sig < SIGRTMIN))
-				return false;
-			any = true;
-		}
+	for (int sig = 1; sig < _NSIG; sig++) {
+		if (sigismember(&set, sig) != 1)
+			continue;
+		if (sig > SIGRTMAX || sig == SIGKILL || sig == SIGSTOP ||
+		    (sig > SIGSYS && sig < SIGRTMIN))
+			return false;
+		any = true;
 	}
 	return any;
 }
@@ -251,7 +260,7 @@ bool signal_close(int fd) noexcept
 	// Close first: a signal pending now goes to the thread's restored
 	// disposition, not to a signalfd nobody reads.
 	UniqueFd(fd).reset();
-	if (!sigisemptyset(&unblock))
+	if (!is_empty(unblock))
 		pthread_sigmask(SIG_UNBLOCK, &unblock, nullptr);
 	return true;
 }
