@@ -113,11 +113,15 @@ static volatile sig_atomic_t handler_failed;
 
 static void on_tick(int sig)
 {
+	int saved = errno;
+
 	(void)sig;
+	/* vent_wakeup_signal() must leave errno alone. */
 	errno = 12345;
 	if (vent_wakeup_signal(&hw, 1) != 0 || errno != 12345)
 		handler_failed = 1;
 	atomic_fetch_add(&handled, 1);
+	errno = saved;
 }
 
 static int on_eintr(int err)
