@@ -4,7 +4,11 @@
 #include <algorithm>
 #include <cerrno>
 
+#include <cstdio>
+#include <cstring>
+
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -409,13 +413,28 @@ void Dispatcher::dispatch_timeouts(uint64_t epoch) noexcept
 }
 
 /*
- * Replaces the kernel epoll set by a fresh one holding exactly the live
- * registrations, under the same fd number (dup3), so that orphaned
- * registrations (fd closed before removal while a dup kept the file open)
- * disappear. O(fds), but only after an orphan actually reported.
+ * Replaces the kernel epoll set by a fresh one under the same fd number
+ * (dup3), so that orphaned registrations (an fd closed before its removal
+ * while a dup kept the file open) disappear.
+ *
+ * The fresh set is built from the kernel's own list of registrations
+ * (/proc/self/fdinfo of the epoll fd: target fd, data, inode), not from
+ * vent's fd table: an fd number that a live event still names may have been
+ * closed and reused for an unrelated file, and re-adding it by number would
+ * hand that file's readiness to the stale event. A registration is kept
+ * only if its data is a live id whose event still has that fd number and
+ * the number still names the same inode. O(registrations), and only after
+ * an orphan actually reported. Without /proc the set is left as it is.
  */
 void Dispatcher::rebuild_epoll() noexcept
 {
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", epfd_.get());
+	UniqueFd info(open(path, O_RDONLY | O_CLOEXEC));
+	if (!info) {
+		rebuild_needed_ = false;
+		return;
+	}
 	UniqueFd fresh(epoll_create1(EPOLL_CLOEXEC));
 	if (!fresh)
 		return;
@@ -427,18 +446,48 @@ void Dispatcher::rebuild_epoll() noexcept
 	ev.data.u64 = kWakeId;
 	if (epoll_ctl(fresh.get(), EPOLL_CTL_ADD, wakefd_.get(), &ev) < 0)
 		return;
-	for (size_t fd = 0; fd < fd_owner_.size(); fd++) {
-		uint32_t slot = fd_owner_[fd];
-		if (slot == kNoSlot)
+
+	// Line-by-line scan with a fixed buffer: no allocation, so no failure
+	// mode beyond read errors.
+	char buf[4096];
+	size_t have = 0;
+	bool eof = false;
+	while (!eof || have > 0) {
+		if (!eof && have < sizeof(buf)) {
+			ssize_t r = read(info.get(), buf + have, sizeof(buf) - have);
+			if (r < 0)
+				return;
+			if (r == 0)
+				eof = true;
+			have += static_cast<size_t>(r);
+		}
+		char *nl = static_cast<char *>(memchr(buf, '\n', have));
+		if (!nl) {
+			if (eof || have == sizeof(buf))
+				break;
 			continue;
-		uint32_t mask = data_mask(slots_[slot].evt);
-		if (mask == 0)
-			continue;
-		ev.events = mask;
-		ev.data.u64 = record_id(slot);
-		// A closed fd just drops out; its event stays registered with
-		// vent and gets -EBADF from event_modify().
-		epoll_ctl(fresh.get(), EPOLL_CTL_ADD, static_cast<int>(fd), &ev);
+		}
+		*nl = '\0';
+		int tfd;
+		unsigned events;
+		unsigned long long data;
+		unsigned long ino;
+		if (sscanf(buf, "tfd: %d events: %x data: %llx pos:%*d ino:%lx", &tfd, &events,
+			   &data, &ino) == 4 &&
+		    data != kTimerId && data != kWakeId) {
+			const uint32_t slot = static_cast<uint32_t>(data);
+			const uint32_t gen = static_cast<uint32_t>(data >> 32);
+			struct stat st;
+			if (slot < slots_.size() && slots_[slot].evt && slots_[slot].gen == gen &&
+			    slots_[slot].evt->fd == tfd && fstat(tfd, &st) == 0 && st.st_ino == ino) {
+				ev.events = data_mask(slots_[slot].evt);
+				ev.data.u64 = data;
+				epoll_ctl(fresh.get(), EPOLL_CTL_ADD, tfd, &ev);
+			}
+		}
+		size_t used = static_cast<size_t>(nl - buf) + 1;
+		memmove(buf, buf + used, have - used);
+		have -= used;
 	}
 	if (dup3(fresh.get(), epfd_.get(), O_CLOEXEC) < 0)
 		return;

@@ -266,7 +266,9 @@ int event_add(struct dispatcher *dsp, struct event *evt) VENT_NOEXCEPT;
  * Once it returns, the library never touches @evt again: the caller may free
  * it at once, and readiness already fetched for it is dropped. If the fd was
  * closed before this call while a duplicate keeps the file open, the orphaned
- * kernel registration is purged internally (no callback, no busy loop).
+ * kernel registration is purged internally when it first reports (no
+ * callback, no busy loop; the purge reads /proc/self/fdinfo, so without a
+ * mounted /proc such an orphan keeps waking the loop).
  * Clears @evt->dsp. O(1) plus O(log n) for a timeout.
  *
  * Return: 0; -EINVAL if @evt is NULL or not added; -ECHILD in a forked child.
