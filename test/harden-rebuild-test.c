@@ -9,8 +9,6 @@
  * in its owner table, including A's stale number, which now names the new
  * pipe. Result: A gets callbacks for a file it never watched, and adding the
  * new pipe's own event fails with -EEXIST.
- *
- * NOT registered in test/meson.build until the core is fixed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
