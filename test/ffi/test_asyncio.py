@@ -30,7 +30,7 @@ class TestAsyncio(unittest.TestCase):
         asyncio.run(asyncio.wait_for(self.scenario(), 20))
 
     async def scenario(self):
-        # --- snippet: python-asyncio (doc/ffi.md) ---
+        # --- snippet: python-asyncio (README.md) ---
         loop = asyncio.get_running_loop()
         dsp = lib.new_dispatcher(v.CLOCK_MONOTONIC)
         efd = lib.dispatcher_get_efd(dsp)

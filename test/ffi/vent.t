@@ -13,7 +13,7 @@ if (my $why = $ENV{VENT_FFI_SKIP}) {
 	exit 77;
 }
 
-# --- snippet: perl-load (doc/ffi.md) ---
+# --- snippet: perl-load (README.md) ---
 use FFI::Platypus 2.00;
 
 my $ffi = FFI::Platypus->new(api => 2, lib => $ENV{VENT_LIB} // 'libvent.so.0');

@@ -32,7 +32,7 @@ def skip_if_sanitized_without_preload():
         sys.exit(SKIP)
 
 
-# --- snippet: python-load (doc/ffi.md) ---
+# --- snippet: python-load (README.md) ---
 lib = ctypes.CDLL(os.environ.get("VENT_LIB", "libvent.so.0"), use_errno=True)
 
 # int (*cb_fn)(struct event *, uint32_t)
