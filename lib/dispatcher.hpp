@@ -152,13 +152,13 @@ private:
 	Deleter deleter_ = nullptr;
 	struct dispatcher *tag_ = nullptr;
 
-	std::vector<Slot> slots_;
+	detail::PodArray<Slot> slots_;
 	uint32_t free_head_ = kNoSlot;
 	size_t live_ = 0;
 	// fd number -> slot that holds its kernel registration (kNoSlot: none).
 	// Lets a stale event (whose fd was closed and the number reused) never
 	// touch the new owner's registration.
-	std::vector<uint32_t> fd_owner_;
+	detail::PodArray<uint32_t> fd_owner_;
 
 	detail::TimeoutHeap<SlotPos> heap_;
 	int64_t armed_ = detail::kNever;  // what the timerfd holds; kNever: disarmed

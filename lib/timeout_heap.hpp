@@ -5,7 +5,8 @@
 #include <cstdint>
 #include <ctime>
 #include <limits>
-#include <vector>
+
+#include "pod_array.hpp"
 
 namespace vent::detail {
 
@@ -39,7 +40,8 @@ struct timespec deadline_to_timespec(int64_t ns) noexcept;
  * own per-id record instead of the heap keeping a second table.
  *
  * 4-ary: half the depth of a binary heap, and the four children share a
- * cache line, which matters once the heap outgrows the cache.
+ * cache line (PodArray places them so), which matters once the heap
+ * outgrows the cache.
  */
 template <class Pos> class TimeoutHeap {
 public:
@@ -55,11 +57,7 @@ public:
 	size_t size() const noexcept { return h_.size(); }
 	const Entry &top() const noexcept { return h_.front(); }
 	// Makes the next push() unable to throw (geometric growth).
-	void reserve_one()
-	{
-		if (h_.size() == h_.capacity())
-			h_.reserve(h_.capacity() < 16 ? 16 : h_.capacity() * 2);
-	}
+	void reserve_one() { h_.reserve_one(); }
 	void clear() noexcept { h_.clear(); }
 	void shrink() { h_.shrink_to_fit(); }
 
@@ -158,7 +156,7 @@ private:
 		pos_.set(e.id, static_cast<uint32_t>(i));
 	}
 
-	std::vector<Entry> h_;
+	PodArray<Entry, true> h_;
 	Pos pos_;
 	uint32_t seq_ = 0;
 };
