@@ -194,8 +194,14 @@ int Dispatcher::add(struct event *evt)
 		grow_geometric(slots_, 64);
 	if (timed)
 		heap_.reserve_one();
-	if (fd >= 0 && static_cast<size_t>(fd) >= fd_owner_.size())
+	if (fd >= 0 && static_cast<size_t>(fd) >= fd_owner_.size()) {
+		// The table is sized by fd number: check that the number is an
+		// open fd before growing it, or a bogus one (INT_MAX) would cost
+		// gigabytes instead of -EBADF. Only on growth, so rarely.
+		if (fcntl(fd, F_GETFD) < 0)
+			return -errno;
 		fd_owner_.resize(std::max<size_t>(fd + 1, fd_owner_.size() * 2), kNoSlot);
+	}
 
 	uint32_t slot = free_head_;
 	if (slot == kNoSlot) {
