@@ -228,13 +228,14 @@ VENT_PUBLIC void _event_invoke_callback(struct event *evt, unsigned short reason
 {
 	if (!evt || !evt->callback)
 		return;
+	// Never re-entrant: the callback of @evt is running further up.
+	if (evt->flags & vent::Dispatcher::kRunningFlag)
+		return;
 	bool alive;
-	if (evt->dsp && !evt->dsp->impl.forked()) {
+	if (evt->dsp && !evt->dsp->impl.forked())
 		alive = evt->dsp->impl.invoke_compat(evt, reason, events);
-	} else {
-		evt->reason = reason;
-		alive = evt->callback(evt, events) != EVENTCB_CLEANUP;
-	}
+	else
+		alive = vent::Dispatcher::invoke_unregistered(evt, reason, events);
 	if (alive && reset_reason)
 		evt->reason = REASON_EVENT_OCCURED;
 }

@@ -248,6 +248,7 @@ int Dispatcher::remove(struct event *evt) noexcept
 		heap_.erase(pos);
 	release_slot(slot);
 	evt->dsp = nullptr;
+	evt->flags &= static_cast<unsigned short>(~kRunningFlag);
 	// No timer re-arm: a timer that fires for nothing costs one wakeup,
 	// which is cheaper than a syscall on every removal.
 	return 0;
@@ -373,14 +374,16 @@ void Dispatcher::run_callback(uint32_t slot, unsigned short reason, uint32_t eve
 	const uint64_t epoch = epoch_;
 
 	evt->reason = reason;
+	evt->flags |= kRunningFlag;
 	int rc = call_callback(evt->callback, evt, events);
 	ncallbacks_++;
 
 	// The callback may have freed or cleaned the dispatcher, or removed
 	// (and maybe re-added) its own event: then the return value is moot
-	// and @evt may already be gone.
+	// and @evt may already be gone (removal cleared the running bit).
 	if (batch_aborted(epoch) || slots_[slot].gen != gen)
 		return;
+	evt->flags &= static_cast<unsigned short>(~kRunningFlag);
 	if (rc == EVENTCB_REMOVE) {
 		remove(evt);
 	} else if (rc == EVENTCB_CLEANUP) {
@@ -634,6 +637,7 @@ void Dispatcher::teardown(bool kernel) noexcept
 			heap_.erase(pos);
 		release_slot(slot);
 		evt->dsp = nullptr;
+		evt->flags &= static_cast<unsigned short>(~kRunningFlag);
 		if (evt->cleanup)
 			call_cleanup(evt->cleanup, evt);
 	}
@@ -691,13 +695,22 @@ int Dispatcher::wake() noexcept
 	return 0;
 }
 
+bool Dispatcher::invoke_unregistered(struct event *evt, unsigned short reason,
+				     uint32_t events) noexcept
+{
+	evt->reason = reason;
+	evt->flags |= kRunningFlag;
+	bool alive = call_callback(evt->callback, evt, events) != EVENTCB_CLEANUP;
+	if (alive)
+		evt->flags &= static_cast<unsigned short>(~kRunningFlag);
+	return alive;
+}
+
 bool Dispatcher::invoke_compat(struct event *evt, unsigned short reason, uint32_t events) noexcept
 {
 	uint32_t slot = slot_of(evt);
-	if (slot == kNoSlot) {
-		evt->reason = reason;
-		return call_callback(evt->callback, evt, events) != EVENTCB_CLEANUP;
-	}
+	if (slot == kNoSlot)
+		return invoke_unregistered(evt, reason, events);
 	const uint32_t gen = slots_[slot].gen;
 	depth_++;
 	run_callback(slot, reason, events);

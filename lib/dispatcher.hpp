@@ -71,9 +71,16 @@ public:
 	void destroy() noexcept;
 	int stop() noexcept;
 	int wake() noexcept;
+	// Private bit of evt->flags: the event's callback is running. Lets
+	// _event_invoke_callback() refuse to run a callback re-entrantly.
+	static constexpr unsigned short kRunningFlag = 1 << 10;
+
 	// _event_invoke_callback() for an event of this dispatcher.
 	// Returns false if @evt may no longer be touched.
 	bool invoke_compat(struct event *evt, unsigned short reason, uint32_t events) noexcept;
+	// The same for an event that is not added anywhere (no dispatcher).
+	static bool invoke_unregistered(struct event *evt, unsigned short reason,
+					uint32_t events) noexcept;
 	bool owns(const struct event *evt) const noexcept { return slot_of(evt) != kNoSlot; }
 	// True if a registered event (enabled or disabled) holds fd number @fd.
 	// Used by the add check of lib/sources.cpp (see add_check.hpp).
