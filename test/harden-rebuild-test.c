@@ -10,7 +10,6 @@
  * pipe. Result: A gets callbacks for a file it never watched, and adding the
  * new pipe's own event fails with -EEXIST.
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
