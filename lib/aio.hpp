@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// aio.hpp - blocking file system calls on a thread pool, completed on the loop.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include <pthread.h>
+#include <sys/types.h>
+
+#include <vent/aio.h>
+#include <vent/event.h>
+
+#include "fork_guard.hpp"
+#include "unique_fd.hpp"
+
+namespace vent {
+
+namespace detail {
+
+class Aio;
+
+enum class AioOp : uint8_t {
+	Openat, Close, Pread, Pwrite, Fstatat, Statx, Unlinkat, Renameat, Mkdirat, Fsync,
+	Fdatasync, Readahead,
+};
+
+// What a submit call hands over. Paths are borrowed here and copied into
+// the request's single allocation.
+struct AioArgs {
+	AioOp op;
+	int fd = -1;     // fd, or dirfd for the path operations
+	int fd2 = -1;    // newdirfd of renameat
+	int flags = 0;
+	unsigned mode = 0; // mode_t, or the statx mask
+	void *buf = nullptr; // pread/pwrite buffer, struct stat, struct statx
+	size_t len = 0;
+	int64_t off = 0;
+	const char *path = nullptr;
+	const char *path2 = nullptr;
+};
+
+/*
+ * One request: a single malloc() holding this header and the copied
+ * path(s). Linked into exactly one of the pool's lists (queue, done, batch)
+ * through next/prev, and into the id table through hnext.
+ */
+struct AioReq {
+	AioReq *next;
+	AioReq *prev;
+	AioReq *hnext;
+	vent_aio_cb cb;
+	void *arg;
+	ssize_t result;
+	void *buf;
+	size_t len;
+	int64_t off;
+	const char *path;  // points into this allocation, or nullptr
+	const char *path2; // ditto
+	int id;
+	int fd;
+	int fd2;
+	int flags;
+	unsigned mode;
+	AioOp op;
+	uint8_t state;
+	bool too_long; // a path did not fit in PATH_MAX: -ENAMETOOLONG
+};
+
+// The completion eventfd as a dispatcher event. Standard layout with the
+// event first, so the struct event * of a callback converts back to it.
+// Allocated apart from the pool: see Aio::free_() on forked children.
+struct AioEvent {
+	struct event ev;
+	Aio *owner;
+};
+
+// A pool thread. Allocated by the loop thread when it starts the thread,
+// so a retiring thread needs no allocation: it only sets exited.
+struct AioWorker {
+	Aio *owner;
+	AioWorker *next;
+	pthread_t tid;
+	bool exited; // under the pool's mutex: returned or about to return
+};
+
+// A doubly linked FIFO of requests (no allocation per push).
+struct AioList {
+	AioReq *head = nullptr;
+	AioReq *tail = nullptr;
+	size_t size = 0;
+	void push(AioReq *r) noexcept;
+	AioReq *pop() noexcept;
+	void unlink(AioReq *r) noexcept;
+	void splice(AioList &from) noexcept; // appends all of @from, empties it
+	bool empty() const noexcept { return head == nullptr; }
+};
+
+class Aio {
+public:
+	// Creates the eventfd and registers it with @dsp (may be nullptr).
+	// Throws std::system_error / std::bad_alloc.
+	explicit Aio(struct dispatcher *dsp);
+	~Aio();
+	Aio(const Aio &) = delete;
+	Aio &operator=(const Aio &) = delete;
+
+	// The facade allocates the C tag holding this object; free_() from a
+	// callback defers the delete to the outermost poll() through this.
+	using Deleter = void (*)(Aio *);
+	void set_deleter(Deleter d) noexcept { deleter_ = d; }
+
+	bool forked() const noexcept { return fork_.forked(); }
+	int fd() const noexcept { return efd_.get(); }
+	unsigned pending() const noexcept { return pending_; }
+
+	int set_threads(unsigned min, unsigned max) noexcept;
+	int submit(const AioArgs &a, vent_aio_cb cb, void *arg);
+	int cancel(int id) noexcept;
+	int poll() noexcept;
+	// vent_aio_free(): reports everything, joins, then deletes (maybe later).
+	void free_() noexcept;
+
+private:
+	static constexpr unsigned kMaxThreads = 1024;
+	static constexpr int64_t kIdleNs = 2'000'000'000;
+	enum State : uint8_t { kQueued, kRunning, kDone };
+
+	static void *worker_main(void *self) noexcept;
+	static int on_ready(struct event *evt, uint32_t events) noexcept;
+	static void on_cleanup(struct event *evt) noexcept;
+	static ssize_t execute(const AioReq &r) noexcept;
+
+	void worker_loop(AioWorker *self) noexcept;
+	void complete_locked(AioReq *r) noexcept;
+	int spawn_locked() noexcept;
+	AioWorker *take_exited_locked() noexcept;
+	static void join_all(AioWorker *list) noexcept;
+	void drain_fd() noexcept;
+	int run_batch() noexcept;
+	void teardown() noexcept;
+	void teardown_forked() noexcept;
+
+	AioReq *find(int id) const noexcept;
+	void table_insert(AioReq *r);
+	void table_remove(AioReq *r) noexcept;
+	void table_grow();
+
+	ForkGuard fork_;
+	UniqueFd efd_;
+	AioEvent *ev_ = nullptr; // nullptr: no dispatcher (or detached)
+	Deleter deleter_ = nullptr;
+
+	// Loop-thread state.
+	unsigned pending_ = 0;
+	int next_id_ = 1;
+	std::vector<AioReq *> table_; // id -> request, chained through hnext
+	size_t table_live_ = 0;
+	AioList batch_;      // taken from done_, callbacks being run
+	int depth_ = 0;      // poll() frames on the stack
+	bool closing_ = false;   // free_() started: submits are refused
+	bool destroyed_ = false; // free_() finished inside a callback
+
+	// Shared with the threads, under mu_.
+	pthread_mutex_t mu_ = PTHREAD_MUTEX_INITIALIZER;
+	pthread_cond_t work_cv_;  // queue non-empty, stopping, or bounds changed
+	AioList queue_;
+	AioList done_;
+	AioWorker *workers_ = nullptr;
+	unsigned min_ = 1;
+	unsigned max_ = 4;
+	unsigned nthreads_ = 0; // started and not yet exited
+	unsigned idle_ = 0;     // waiting for work
+	bool stopping_ = false;
+	bool signalled_ = false; // the eventfd holds an unconsumed wakeup
+};
+
+} // namespace detail
+
+using detail::Aio;
+
+} // namespace vent

@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// capi_aio.cpp - extern "C" definitions for include/vent/aio.h.
+#include <cerrno>
+#include <new>
+
+#include <vent/aio.h>
+
+#include "aio.hpp"
+#include "capi.hpp"
+
+using vent::Aio;
+using vent::detail::AioArgs;
+using vent::detail::AioOp;
+using vent::detail::guard;
+
+struct vent_aio {
+	explicit vent_aio(struct dispatcher *dsp) : impl(dsp) {}
+	Aio impl;
+};
+
+namespace {
+
+inline Aio *to_impl(const struct vent_aio *a) noexcept
+{
+	return a ? const_cast<Aio *>(&a->impl) : nullptr;
+}
+
+// impl is the first and only member of the standard-layout tag.
+void delete_tag(Aio *impl) noexcept
+{
+	delete reinterpret_cast<struct vent_aio *>(impl);
+}
+
+int submit(struct vent_aio *aio, const AioArgs &a, vent_aio_cb cb, void *arg) noexcept
+{
+	if (!aio || !cb)
+		return -EINVAL;
+	Aio *p = to_impl(aio);
+	if (p->forked())
+		return -ECHILD;
+	return guard([&] { return p->submit(a, cb, arg); });
+}
+
+} // namespace
+
+extern "C" {
+
+VENT_PUBLIC struct vent_aio *vent_aio_new(struct dispatcher *dsp) noexcept
+{
+	struct vent_aio *aio = nullptr;
+	int rc = guard([&] {
+		aio = new struct vent_aio(dsp);
+		aio->impl.set_deleter(delete_tag);
+		return 0;
+	});
+	if (rc < 0) {
+		errno = -rc;
+		return nullptr;
+	}
+	return aio;
+}
+
+VENT_PUBLIC void vent_aio_free(struct vent_aio *aio) noexcept
+{
+	if (aio)
+		to_impl(aio)->free_();
+}
+
+VENT_PUBLIC int vent_aio_set_threads(struct vent_aio *aio, unsigned min, unsigned max) noexcept
+{
+	if (!aio)
+		return -EINVAL;
+	if (to_impl(aio)->forked())
+		return -ECHILD;
+	return to_impl(aio)->set_threads(min, max);
+}
+
+VENT_PUBLIC int vent_aio_fd(const struct vent_aio *aio) noexcept
+{
+	if (!aio)
+		return -EINVAL;
+	if (to_impl(aio)->forked())
+		return -ECHILD;
+	return to_impl(aio)->fd();
+}
+
+VENT_PUBLIC int vent_aio_poll(struct vent_aio *aio) noexcept
+{
+	if (!aio)
+		return -EINVAL;
+	if (to_impl(aio)->forked())
+		return -ECHILD;
+	return to_impl(aio)->poll();
+}
+
+VENT_PUBLIC unsigned vent_aio_pending(const struct vent_aio *aio) noexcept
+{
+	if (!aio || to_impl(aio)->forked())
+		return 0;
+	return to_impl(aio)->pending();
+}
+
+VENT_PUBLIC int vent_aio_cancel(struct vent_aio *aio, int id) noexcept
+{
+	if (!aio)
+		return -EINVAL;
+	if (to_impl(aio)->forked())
+		return -ECHILD;
+	return to_impl(aio)->cancel(id);
+}
+
+VENT_PUBLIC int vent_aio_openat(struct vent_aio *aio, int dirfd, const char *path, int flags,
+				mode_t mode, vent_aio_cb cb, void *arg) noexcept
+{
+	if (!path)
+		return -EINVAL;
+	AioArgs a{AioOp::Openat};
+	a.fd = dirfd;
+	a.path = path;
+	a.flags = flags;
+	a.mode = mode;
+	return submit(aio, a, cb, arg);
+}
+
+VENT_PUBLIC int vent_aio_close(struct vent_aio *aio, int fd, vent_aio_cb cb, void *arg) noexcept
+{
+	AioArgs a{AioOp::Close};
+	a.fd = fd;
+	return submit(aio, a, cb, arg);
+}
+
+VENT_PUBLIC int vent_aio_pread(struct vent_aio *aio, int fd, void *buf, size_t len, int64_t off,
+			       vent_aio_cb cb, void *arg) noexcept
+{
+	AioArgs a{AioOp::Pread};
+	a.fd = fd;
+	a.buf = buf;
+	a.len = len;
+	a.off = off;
+	return submit(aio, a, cb, arg);
+}
+
+VENT_PUBLIC int vent_aio_pwrite(struct vent_aio *aio, int fd, const void *buf, size_t len,
+				int64_t off, vent_aio_cb cb, void *arg) noexcept
+{
+	AioArgs a{AioOp::Pwrite};
+	a.fd = fd;
+	a.buf = const_cast<void *>(buf);
+	a.len = len;
+	a.off = off;
+	return submit(aio, a, cb, arg);
+}
+
+VENT_PUBLIC int vent_aio_fstatat(struct vent_aio *aio, int dirfd, const char *path,
+				 struct stat *st, int flags, vent_aio_cb cb, void *arg) noexcept
+{
+	if (!path || !st)
+		return -EINVAL;
+	AioArgs a{AioOp::Fstatat};
+	a.fd = dirfd;
+	a.path = path;
+	a.buf = st;
+	a.flags = flags;
+	return submit(aio, a, cb, arg);
+}
+
+VENT_PUBLIC int vent_aio_statx(struct vent_aio *aio, int dirfd, const char *path, int flags,
+			       unsigned int mask, struct statx *stx, vent_aio_cb cb,
+			       void *arg) noexcept
+{
+	if (!path || !stx)
+		return -EINVAL;
+	AioArgs a{AioOp::Statx};
+	a.fd = dirfd;
+	a.path = path;
+	a.buf = stx;
+	a.flags = flags;
+	a.mode = mask;
+	return submit(aio, a, cb, arg);
+}
+
+VENT_PUBLIC int vent_aio_unlinkat(struct vent_aio *aio, int dirfd, const char *path, int flags,
+				  vent_aio_cb cb, void *arg) noexcept
+{
+	if (!path)
+		return -EINVAL;
+	AioArgs a{AioOp::Unlinkat};
+	a.fd = dirfd;
+	a.path = path;
+	a.flags = flags;
+	return submit(aio, a, cb, arg);
+}
+
+VENT_PUBLIC int vent_aio_renameat(struct vent_aio *aio, int olddirfd, const char *oldpath,
+				  int newdirfd, const char *newpath, vent_aio_cb cb,
+				  void *arg) noexcept
+{
+	if (!oldpath || !newpath)
+		return -EINVAL;
+	AioArgs a{AioOp::Renameat};
+	a.fd = olddirfd;
+	a.path = oldpath;
+	a.fd2 = newdirfd;
+	a.path2 = newpath;
+	return submit(aio, a, cb, arg);
+}
+
+VENT_PUBLIC int vent_aio_mkdirat(struct vent_aio *aio, int dirfd, const char *path, mode_t mode,
+				 vent_aio_cb cb, void *arg) noexcept
+{
+	if (!path)
+		return -EINVAL;
+	AioArgs a{AioOp::Mkdirat};
+	a.fd = dirfd;
+	a.path = path;
+	a.mode = mode;
+	return submit(aio, a, cb, arg);
+}
+
+VENT_PUBLIC int vent_aio_fsync(struct vent_aio *aio, int fd, vent_aio_cb cb, void *arg) noexcept
+{
+	AioArgs a{AioOp::Fsync};
+	a.fd = fd;
+	return submit(aio, a, cb, arg);
+}
+
+VENT_PUBLIC int vent_aio_fdatasync(struct vent_aio *aio, int fd, vent_aio_cb cb,
+				   void *arg) noexcept
+{
+	AioArgs a{AioOp::Fdatasync};
+	a.fd = fd;
+	return submit(aio, a, cb, arg);
+}
+
+VENT_PUBLIC int vent_aio_readahead(struct vent_aio *aio, int fd, int64_t off, size_t len,
+				   vent_aio_cb cb, void *arg) noexcept
+{
+	AioArgs a{AioOp::Readahead};
+	a.fd = fd;
+	a.off = off;
+	a.len = len;
+	return submit(aio, a, cb, arg);
+}
+
+} // extern "C"
