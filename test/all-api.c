@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,23 @@
 #include <vent/tv-util.h>
 
 static int failures;
+
+/* The layout is the same in both languages (checked at compile time). */
+#ifdef __cplusplus
+#define ALL_API_ASSERT(c, m) static_assert(c, m)
+#else
+#define ALL_API_ASSERT(c, m) _Static_assert(c, m)
+#endif
+#if defined(__x86_64__) && !defined(__ILP32__)
+ALL_API_ASSERT(sizeof(struct event) == 64, "struct event is 64 bytes");
+ALL_API_ASSERT(offsetof(struct event, fd) == 12 && offsetof(struct event, reason) == 16 &&
+		       offsetof(struct event, flags) == 18 && offsetof(struct event, dsp) == 24 &&
+		       offsetof(struct event, tmo) == 32 && offsetof(struct event, callback) == 48 &&
+		       offsetof(struct event, cleanup) == 56,
+	       "struct event offsets");
+ALL_API_ASSERT(sizeof(struct timer_event) == 80 && offsetof(struct timer_event, timer_fn) == 64,
+	       "struct timer_event layout");
+#endif
 
 #define CHECK(cond)                                                               \
 	do {                                                                      \
