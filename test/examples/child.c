@@ -28,11 +28,16 @@ int main(void)
 	if (pid == 0)
 		_exit(3);
 	/* "This child, or 5 s": one event, one callback. */
-	if (!dsp || pid < 0 || vent_pid_init(&child, pid, on_child) < 0)
+	if (!dsp || pid < 0 || vent_pid_init(&child, pid, on_child) < 0) {
+		free_dispatcher(dsp); /* NULL is fine */
 		return 1;
+	}
 	child.tmo.tv_sec = 5;
-	if (event_add(dsp, &child) < 0)
+	if (event_add(dsp, &child) < 0) {
+		close(child.fd);
+		free_dispatcher(dsp);
 		return 1;
+	}
 	event_loop(dsp, NULL, NULL);
 	free_dispatcher(dsp);
 	return 0;
