@@ -1,0 +1,876 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * timeout-test.c - timeouts of the core dispatcher (vent/event.h):
+ * normalisation, relative vs absolute (TMO_ABS), no early firing on the
+ * dispatcher's clock, deadline order with ties in arming order, no livelock
+ * on past deadlines, huge values, moving deadlines (later costs no
+ * timerfd_settime), changes from callbacks, the timer macros, and a big
+ * cohort that must not starve fd events.
+ *
+ * Timing rule: only lower bounds are asserted ("callback time >= deadline");
+ * upper bounds are at most "it happens within a few seconds".
+ */
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <sys/epoll.h>
+
+#include <vent/event.h>
+
+#include "core-util.h"
+
+struct tt {
+	struct event e; /* first */
+	int idx;
+	int calls;
+	int early;           /* fired before its deadline */
+	int64_t deadline;    /* as armed (dispatcher clock, ns) */
+	int64_t fired_at;    /* clock at the last call */
+	int order;           /* seq at the last call */
+	unsigned short reason;
+	uint32_t events;
+	int (*hook)(struct tt *t);
+	struct tt *peer;
+	int drain;
+};
+
+static clockid_t g_clock = CLOCK_MONOTONIC;
+static int seq;
+static int g_calls;
+static int g_early;
+
+static int tt_cb(struct event *evt, uint32_t events)
+{
+	struct tt *t = (struct tt *)evt;
+	int64_t now = clock_ns(g_clock);
+
+	t->calls++;
+	g_calls++;
+	t->fired_at = now;
+	t->order = ++seq;
+	t->reason = evt->reason;
+	t->events = events;
+	if (evt->reason == REASON_TIMEOUT && now < t->deadline) {
+		t->early++;
+		g_early++;
+		print_error("timer %d early by %" PRId64 " ns\n", t->idx, t->deadline - now);
+	}
+	if (t->drain && evt->fd >= 0) {
+		char buf[64];
+		while (read(evt->fd, buf, sizeof(buf)) > 0)
+			;
+	}
+	if (t->hook)
+		return t->hook(t);
+	return EVENTCB_CONTINUE;
+}
+
+static void tt_init(struct tt *t, int fd, uint32_t mask)
+{
+	memset(t, 0, sizeof(*t));
+	t->e = __EVENT_INIT(tt_cb, NULL, fd, mask, 0, 0);
+	t->deadline = INT64_MAX;
+}
+
+static void reset(clockid_t clk)
+{
+	g_clock = clk;
+	seq = 0;
+	g_calls = 0;
+	g_early = 0;
+}
+
+/* Adds @t with timeout {s, ns} (relative unless @abs) and records the deadline. */
+static int tt_add(struct dispatcher *d, struct tt *t, long long s, long long ns, int abs)
+{
+	t->e.tmo.tv_sec = (time_t)s;
+	t->e.tmo.tv_nsec = (long)ns;
+	if (abs)
+		t->e.flags |= TMO_ABS;
+	else
+		t->e.flags &= (unsigned short)~TMO_ABS;
+	int rc = event_add(d, &t->e);
+	if (rc == 0)
+		t->deadline = ts_ns(&t->e.tmo);
+	return rc;
+}
+
+static int tt_mod(struct tt *t, long long s, long long ns)
+{
+	struct timespec ts = { (time_t)s, (long)ns };
+	int rc = event_mod_timeout(&t->e, &ts);
+
+	if (rc == 0)
+		t->deadline = (t->e.tmo.tv_sec || t->e.tmo.tv_nsec) ? ts_ns(&t->e.tmo) : INT64_MAX;
+	return rc;
+}
+
+static struct dispatcher *mkdsp(clockid_t clk)
+{
+	struct dispatcher *d = new_dispatcher(clk);
+
+	assert_non_null(d);
+	reset(clk);
+	return d;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * NS_PER_MS };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Waits (bounded, a few seconds) until @t was called @n times. */
+static void wait_calls(struct dispatcher *d, struct tt *t, int n)
+{
+	int64_t give_up = mono_ns() + 10 * NS_PER_S * (int64_t)slowdown();
+
+	while (t->calls < n && mono_ns() < give_up)
+		assert_true(vent_wait(d, 1000, NULL) >= 0);
+	assert_int_equal(t->calls, n);
+}
+
+static void expect_normalised(const struct timespec *ts)
+{
+	assert_true(ts->tv_nsec >= 0 && ts->tv_nsec < NS_PER_S);
+}
+
+/* ------------------------------------------------------------------------
+ * Values
+ */
+
+static void test_normalisation(void **state)
+{
+	static const long long ok[][3] = {
+		/* s, ns, normalised relative ns */
+		{ 0, 2500000000LL, 2500000000LL },
+		{ 3, -500000000, 2500000000LL },
+		{ -1, 1500000000, 500000000 },
+		{ 0, 1, 1 },
+		{ 2, 999999999, 2999999999LL },
+	};
+	static const long long bad[][2] = {
+		{ -1, 0 }, { 0, -1 }, { 1, -1000000001 }, { -5, 4999999999LL }, { LLONG_MIN, 0 },
+	};
+	struct dispatcher *d = mkdsp(CLOCK_MONOTONIC);
+	struct tt t, u;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		tt_init(&t, -1, 0);
+		int64_t before = mono_ns();
+		assert_int_equal(tt_add(d, &t, ok[i][0], ok[i][1], 0), 0);
+		int64_t after = mono_ns();
+		expect_normalised(&t.e.tmo);
+		/* The absolute expiry on the dispatcher's clock. */
+		assert_true(t.deadline >= before + ok[i][2]);
+		assert_true(t.deadline <= after + ok[i][2]);
+		/* The same through event_mod_timeout(). */
+		tt_init(&u, -1, 0);
+		assert_int_equal(tt_add(d, &u, 100, 0, 0), 0);
+		before = mono_ns();
+		assert_int_equal(tt_mod(&u, ok[i][0], ok[i][1]), 0);
+		after = mono_ns();
+		expect_normalised(&u.e.tmo);
+		assert_true(u.deadline >= before + ok[i][2]);
+		assert_true(u.deadline <= after + ok[i][2]);
+		assert_int_equal(event_remove(&t.e), 0);
+		assert_int_equal(event_remove(&u.e), 0);
+	}
+	/* Negative after normalisation: -EINVAL; nothing registered/changed. */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		tt_init(&t, -1, 0);
+		assert_int_equal(tt_add(d, &t, bad[i][0], bad[i][1], 0), -EINVAL);
+		assert_null(t.e.dsp);
+		tt_init(&u, -1, 0);
+		assert_int_equal(tt_add(d, &u, 100, 0, 0), 0);
+		struct timespec keep = u.e.tmo;
+		assert_int_equal(tt_mod(&u, bad[i][0], bad[i][1]), -EINVAL);
+		assert_memory_equal(&u.e.tmo, &keep, sizeof(keep));
+		assert_int_equal(event_remove(&u.e), 0);
+	}
+	/*
+	 * {1, -1e9} is a relative zero after normalisation, not {0, 0}: it is
+	 * a timeout that is due at once (fires on the next wait).
+	 */
+	tt_init(&t, -1, 0);
+	assert_int_equal(tt_add(d, &t, 1, -1000000000, 0), 0);
+	assert_int_equal(vent_wait(d, 5000, NULL), 1);
+	assert_int_equal(t.calls, 1);
+	assert_int_equal(t.reason, REASON_TIMEOUT);
+	/* {0, 0}: none, for add and mod. */
+	tt_init(&t, -1, 0);
+	assert_int_equal(tt_add(d, &t, 0, 0, 0), 0);
+	assert_int_equal(t.e.tmo.tv_sec, 0);
+	assert_int_equal(t.e.tmo.tv_nsec, 0);
+	tt_init(&u, -1, 0);
+	assert_int_equal(tt_add(d, &u, 0, 10 * NS_PER_MS, 0), 0);
+	assert_int_equal(tt_mod(&u, 0, 0), 0);
+	assert_int_equal(u.e.tmo.tv_sec, 0);
+	assert_int_equal(u.e.tmo.tv_nsec, 0);
+	assert_int_equal(vent_wait(d, 60, NULL), 0);
+	assert_int_equal(t.calls + u.calls, 0);
+	free_dispatcher(d);
+	assert_int_equal(g_early, 0);
+}
+
+static void test_absolute_vs_relative(void **state)
+{
+	static const clockid_t clocks[] = { CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_BOOTTIME };
+
+	(void)state;
+	for (size_t c = 0; c < sizeof(clocks) / sizeof(clocks[0]); c++) {
+		struct dispatcher *d = mkdsp(clocks[c]);
+		struct tt rel, abs_future, abs_past, abs_neg;
+
+		/* Relative: now + value on the dispatcher's clock. */
+		tt_init(&rel, -1, 0);
+		int64_t before = clock_ns(clocks[c]);
+		assert_int_equal(tt_add(d, &rel, 0, 30 * NS_PER_MS, 0), 0);
+		assert_true(rel.deadline >= before + 30 * NS_PER_MS);
+		assert_true(rel.deadline <= clock_ns(clocks[c]) + 30 * NS_PER_MS);
+		assert_false(rel.e.flags & TMO_ABS);
+
+		/* Absolute: taken as is. */
+		int64_t when = clock_ns(clocks[c]) + 40 * NS_PER_MS;
+		tt_init(&abs_future, -1, 0);
+		assert_int_equal(tt_add(d, &abs_future, when / NS_PER_S, when % NS_PER_S, 1), 0);
+		assert_true(abs_future.deadline == when);
+		assert_true(abs_future.e.flags & TMO_ABS);
+
+		/* In the past (and before the epoch): due on the next wait. */
+		tt_init(&abs_past, -1, 0);
+		assert_int_equal(tt_add(d, &abs_past, 1, 0, 1), 0);
+		tt_init(&abs_neg, -1, 0);
+		assert_int_equal(tt_add(d, &abs_neg, -5, 3, 1), 0);
+		expect_normalised(&abs_neg.e.tmo);
+		assert_true(vent_wait(d, 5000, NULL) >= 2);
+		assert_int_equal(abs_past.calls, 1);
+		assert_int_equal(abs_neg.calls, 1);
+		/* Earlier deadline first. */
+		assert_true(abs_neg.order < abs_past.order);
+
+		wait_calls(d, &rel, 1);
+		wait_calls(d, &abs_future, 1);
+		assert_true(abs_future.fired_at >= when);
+
+		/* event_mod_timeout() reads TMO_ABS from flags and keeps it. */
+		when = clock_ns(clocks[c]) + 20 * NS_PER_MS;
+		assert_int_equal(tt_mod(&abs_future, when / NS_PER_S, when % NS_PER_S), 0);
+		assert_true(abs_future.deadline == when);
+		assert_true(abs_future.e.flags & TMO_ABS);
+		wait_calls(d, &abs_future, 2);
+		/* Clearing the flag makes the next value relative. */
+		abs_future.e.flags &= (unsigned short)~TMO_ABS;
+		before = clock_ns(clocks[c]);
+		assert_int_equal(tt_mod(&abs_future, 0, 10 * NS_PER_MS), 0);
+		assert_true(abs_future.deadline >= before + 10 * NS_PER_MS);
+		wait_calls(d, &abs_future, 3);
+		free_dispatcher(d);
+		assert_int_equal(g_early, 0);
+	}
+}
+
+static void test_huge_values(void **state)
+{
+	static const long long huge[][2] = {
+		{ LLONG_MAX, 999999999 },
+		{ LLONG_MAX, 0 },
+		{ LLONG_MAX / 1000000000, 0 },
+		{ LLONG_MAX / 2, 0 },
+		{ 0, LONG_MAX },
+		{ LLONG_MAX - 1, 1999999999 },
+	};
+	struct dispatcher *d = mkdsp(CLOCK_MONOTONIC);
+	struct tt t[2 * 6], soon;
+
+	(void)state;
+	for (int i = 0; i < 6; i++) {
+		for (int abs = 0; abs < 2; abs++) {
+			struct tt *x = &t[2 * i + abs];
+			tt_init(x, -1, 0);
+			x->idx = 2 * i + abs;
+			assert_int_equal(tt_add(d, x, huge[i][0], huge[i][1], abs), 0);
+			expect_normalised(&x->e.tmo);
+			/* Far in the future, not wrapped into the past. */
+			assert_true(x->e.tmo.tv_sec > 1000000);
+		}
+	}
+	/* The same through event_mod_timeout(), from a near deadline. */
+	tt_init(&soon, -1, 0);
+	assert_int_equal(tt_add(d, &soon, 0, 10 * NS_PER_MS, 0), 0);
+	assert_int_equal(tt_mod(&soon, LLONG_MAX, 999999999), 0);
+	expect_normalised(&soon.e.tmo);
+	assert_true(soon.e.tmo.tv_sec > 1000000);
+	/* Nothing fires; a normal timer next to them still does. */
+	struct tt n;
+	tt_init(&n, -1, 0);
+	assert_int_equal(tt_add(d, &n, 0, 20 * NS_PER_MS, 0), 0);
+	wait_calls(d, &n, 1);
+	assert_int_equal(vent_wait(d, 50, NULL), 0);
+	assert_int_equal(g_calls, 1);
+	/* And can be cancelled or brought back. */
+	assert_int_equal(tt_mod(&t[0], 0, 0), 0);
+	assert_int_equal(tt_mod(&t[1], 0, 1), 0);
+	wait_calls(d, &t[1], 1);
+	assert_int_equal(t[0].calls, 0);
+	free_dispatcher(d);
+	assert_int_equal(g_early, 0);
+}
+
+/* ------------------------------------------------------------------------
+ * Timing and order
+ */
+
+static void run_no_early(clockid_t clk, int n, int max_ms)
+{
+	struct dispatcher *d = mkdsp(clk);
+	struct tt *t = calloc((size_t)n, sizeof(*t));
+	uint64_t r = 12345;
+
+	assert_non_null(t);
+	for (int i = 0; i < n; i++) {
+		r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+		long long ns = (long long)((r >> 20) % ((uint64_t)max_ms * NS_PER_MS)) + 1;
+		tt_init(&t[i], -1, 0);
+		t[i].idx = i;
+		if (i % 3 == 0) {
+			int64_t when = clock_ns(clk) + ns;
+			assert_int_equal(tt_add(d, &t[i], when / NS_PER_S, when % NS_PER_S, 1), 0);
+		} else {
+			assert_int_equal(tt_add(d, &t[i], 0, ns, 0), 0);
+		}
+	}
+	/* Move some later and some earlier (still in the future). */
+	for (int i = 0; i < n; i += 5) {
+		t[i].e.flags &= (unsigned short)~TMO_ABS;
+		assert_int_equal(tt_mod(&t[i], 0, (i % 2 ? 3 : 1) * (long long)max_ms * NS_PER_MS / 2), 0);
+	}
+	int64_t give_up = mono_ns() + 30 * NS_PER_S * (int64_t)slowdown();
+	while (g_calls < n && mono_ns() < give_up)
+		assert_true(vent_wait(d, 1000, NULL) >= 0);
+	assert_int_equal(g_calls, n);
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(t[i].calls, 1);
+		assert_true(t[i].fired_at >= t[i].deadline);
+	}
+	assert_int_equal(g_early, 0);
+	free_dispatcher(d);
+	free(t);
+}
+
+static void test_no_early_firing_monotonic(void **state)
+{
+	(void)state;
+	run_no_early(CLOCK_MONOTONIC, (int)scaled(300, 60), 150);
+}
+
+static void test_no_early_firing_realtime(void **state)
+{
+	(void)state;
+	run_no_early(CLOCK_REALTIME, (int)scaled(100, 30), 100);
+}
+
+static void test_no_early_firing_boottime(void **state)
+{
+	(void)state;
+	run_no_early(CLOCK_BOOTTIME, (int)scaled(100, 30), 100);
+}
+
+/* Deadline order across one wait; equal deadlines in arming order. */
+static void test_deadline_order_and_ties(void **state)
+{
+	enum { N = 200 };
+	struct dispatcher *d = mkdsp(CLOCK_MONOTONIC);
+	static struct tt t[N];
+	int perm[N];
+
+	(void)state;
+	for (int i = 0; i < N; i++)
+		perm[i] = i;
+	/* Shuffle the arming order (deterministic). */
+	uint64_t r = 777;
+	for (int i = N - 1; i > 0; i--) {
+		r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+		int j = (int)((r >> 33) % (uint64_t)(i + 1));
+		int x = perm[i];
+		perm[i] = perm[j];
+		perm[j] = x;
+	}
+	int64_t base = mono_ns() + 30 * NS_PER_MS;
+	/* Four distinct deadlines, added in shuffled order. */
+	for (int k = 0; k < N; k++) {
+		int i = perm[k];
+		int64_t when = base + (int64_t)(i % 4) * NS_PER_MS;
+		tt_init(&t[i], -1, 0);
+		t[i].idx = i;
+		assert_int_equal(tt_add(d, &t[i], when / NS_PER_S, when % NS_PER_S, 1), 0);
+	}
+	/* Re-arming at the same deadline counts as arming last. */
+	int moved = perm[0];
+	int64_t mw = base + (int64_t)(moved % 4) * NS_PER_MS;
+	assert_int_equal(tt_mod(&t[moved], mw / NS_PER_S, mw % NS_PER_S), 0);
+
+	/* All due before the wait: one batch. */
+	while (mono_ns() < base + 4 * NS_PER_MS)
+		sleep_ms(5);
+	assert_int_equal(vent_wait(d, 5000, NULL), N);
+	/* Expected: by deadline, then by arming position (perm index). */
+	int pos[N];
+	for (int k = 0; k < N; k++)
+		pos[perm[k]] = k;
+	pos[moved] = N; /* re-armed last */
+	for (int a = 0; a < N; a++)
+		for (int b = 0; b < N; b++) {
+			if (t[a].deadline < t[b].deadline ||
+			    (t[a].deadline == t[b].deadline && pos[a] < pos[b]))
+				assert_true(t[a].order < t[b].order);
+		}
+	free_dispatcher(d);
+	assert_int_equal(g_early, 0);
+}
+
+/* ------------------------------------------------------------------------
+ * Past deadlines, re-arming from callbacks
+ */
+
+static int g_wait_timer_calls;
+
+static int rearm_past_hook(struct tt *t)
+{
+	g_wait_timer_calls++;
+	/* To the past: absolute 1 s after the epoch, or relative 0+1 ns. */
+	if (t->calls % 2) {
+		t->e.flags |= TMO_ABS;
+		struct timespec ts = { 1, 0 };
+		assert_int_equal(event_mod_timeout(&t->e, &ts), 0);
+	} else {
+		t->e.flags &= (unsigned short)~TMO_ABS;
+		struct timespec ts = { 0, 1 };
+		assert_int_equal(event_mod_timeout(&t->e, &ts), 0);
+	}
+	t->deadline = ts_ns(&t->e.tmo);
+	return EVENTCB_CONTINUE;
+}
+
+static void test_past_deadline_no_livelock(void **state)
+{
+	struct dispatcher *d = mkdsp(CLOCK_MONOTONIC);
+	struct tt tm, fd;
+	int p[2];
+
+	(void)state;
+	assert_int_equal(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+	tt_init(&tm, -1, 0);
+	tm.hook = rearm_past_hook;
+	assert_int_equal(tt_add(d, &tm, 0, 1, 0), 0);
+	tt_init(&fd, p[0], EPOLLIN); /* never drained: ready on every wait */
+	assert_int_equal(event_add(d, &fd.e), 0);
+	assert_int_equal(write(p[1], "x", 1), 1);
+	sleep_ms(2);
+	for (int i = 0; i < 50; i++) {
+		g_wait_timer_calls = 0;
+		int before = fd.calls;
+		int rc = vent_wait(d, 5000, NULL);
+		assert_true(rc >= 1);
+		/* Each wait returns; the timer at most once, the fd every time. */
+		assert_true(g_wait_timer_calls <= 1);
+		assert_int_equal(fd.calls, before + 1);
+	}
+	/* And the timer does keep firing (once per wait once it is due). */
+	assert_true(tm.calls >= 25);
+	free_dispatcher(d);
+	close(p[0]);
+	close(p[1]);
+	assert_int_equal(g_early, 0);
+}
+
+/* A periodic timer: re-armed from its own callback, never early. */
+static int periodic_hook(struct tt *t)
+{
+	if (t->calls < 5)
+		assert_int_equal(tt_mod(t, 0, 7 * NS_PER_MS), 0);
+	return EVENTCB_CONTINUE;
+}
+
+/* Cancels or moves the peer, whose timeout is expired in the same batch. */
+static int g_peer_action;
+
+static int peer_hook(struct tt *t)
+{
+	struct tt *o = t->peer;
+
+	if (!o)
+		return EVENTCB_CONTINUE;
+	t->peer = NULL;
+	switch (g_peer_action) {
+	case 0: /* cancel */
+		assert_int_equal(tt_mod(o, 0, 0), 0);
+		break;
+	case 1: /* later (relative) */
+		o->e.flags &= (unsigned short)~TMO_ABS;
+		assert_int_equal(tt_mod(o, 0, 40 * NS_PER_MS), 0);
+		break;
+	case 2: /* to the past: next wait, not this one */
+		o->e.flags |= TMO_ABS;
+		assert_int_equal(tt_mod(o, 0, 1), 0);
+		break;
+	}
+	return EVENTCB_CONTINUE;
+}
+
+static void test_mod_timeout_from_callbacks(void **state)
+{
+	struct dispatcher *d = mkdsp(CLOCK_MONOTONIC);
+	struct tt per, a, b, f;
+	int p[2];
+
+	(void)state;
+	tt_init(&per, -1, 0);
+	per.hook = periodic_hook;
+	assert_int_equal(tt_add(d, &per, 0, 5 * NS_PER_MS, 0), 0);
+	wait_calls(d, &per, 5);
+	assert_int_equal(per.early, 0);
+	assert_int_equal(vent_wait(d, 30, NULL), 0);
+	assert_int_equal(per.calls, 5);
+
+	for (g_peer_action = 0; g_peer_action < 3; g_peer_action++) {
+		tt_init(&a, -1, 0);
+		tt_init(&b, -1, 0);
+		a.hook = peer_hook;
+		a.peer = &b;
+		/* Same deadline, a armed first: a runs first in the batch. */
+		int64_t when = mono_ns() + 5 * NS_PER_MS;
+		assert_int_equal(tt_add(d, &a, when / NS_PER_S, when % NS_PER_S, 1), 0);
+		assert_int_equal(tt_add(d, &b, when / NS_PER_S, when % NS_PER_S, 1), 0);
+		sleep_ms(10);
+		assert_int_equal(vent_wait(d, 5000, NULL), 1);
+		assert_int_equal(a.calls, 1);
+		assert_int_equal(b.calls, 0);
+		if (g_peer_action == 0) {
+			assert_int_equal(vent_wait(d, 60, NULL), 0);
+			assert_int_equal(b.calls, 0);
+		} else {
+			wait_calls(d, &b, 1);
+			assert_true(b.fired_at >= b.deadline);
+		}
+		assert_int_equal(event_remove(&a.e), 0);
+		assert_int_equal(event_remove(&b.e), 0);
+	}
+
+	/* An fd callback arms its own timeout; the fd event does not cancel it. */
+	assert_int_equal(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+	tt_init(&f, p[0], EPOLLIN);
+	f.drain = 1;
+	f.hook = NULL;
+	assert_int_equal(event_add(d, &f.e), 0);
+	assert_int_equal(write(p[1], "x", 1), 1);
+	assert_int_equal(vent_wait(d, 5000, NULL), 1);
+	assert_int_equal(tt_mod(&f, 0, 15 * NS_PER_MS), 0);
+	assert_int_equal(write(p[1], "x", 1), 1);
+	assert_int_equal(vent_wait(d, 5000, NULL), 1);
+	assert_int_equal(f.reason, REASON_EVENT_OCCURED);
+	wait_calls(d, &f, 3);
+	assert_int_equal(f.reason, REASON_TIMEOUT);
+	assert_int_equal(f.events, 0);
+	assert_true(f.fired_at >= f.deadline);
+	free_dispatcher(d);
+	close(p[0]);
+	close(p[1]);
+	assert_int_equal(g_early, 0);
+}
+
+/*
+ * Pushing a deadline later makes no timerfd_settime(): the kernel timer
+ * (read through /proc/self/fdinfo) still holds the earlier expiry. Pulling
+ * it earlier re-arms at once.
+ */
+static int find_timerfd(struct dispatcher *d)
+{
+	char path[64], line[256];
+	int found = -1;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", dispatcher_get_efd(d));
+	FILE *f = fopen(path, "re");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		int tfd;
+		unsigned long long data;
+		if (sscanf(line, "tfd: %d events: %*x data: %llx", &tfd, &data) == 2 &&
+		    data == UINT64_MAX)
+			found = tfd;
+	}
+	fclose(f);
+	return found;
+}
+
+/* Remaining time of the kernel timer, in ns (0: disarmed). */
+static int64_t timer_remaining(int tfd)
+{
+	char path[64], line[256];
+	int64_t rem = -1;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", tfd);
+	FILE *f = fopen(path, "re");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		long long s, ns;
+		if (sscanf(line, "it_value: (%lld, %lld)", &s, &ns) == 2)
+			rem = s * NS_PER_S + ns;
+	}
+	fclose(f);
+	assert_true(rem >= 0);
+	return rem;
+}
+
+static void test_push_later_costs_no_settime(void **state)
+{
+	struct dispatcher *d = mkdsp(CLOCK_MONOTONIC);
+	struct tt t;
+
+	(void)state;
+	int tfd = find_timerfd(d);
+	assert_true(tfd >= 0);
+	assert_int_equal(timer_remaining(tfd), 0);
+	tt_init(&t, -1, 0);
+	assert_int_equal(tt_add(d, &t, 2, 0, 0), 0);
+	int64_t rem = timer_remaining(tfd);
+	assert_true(rem > 0 && rem <= 2 * NS_PER_S);
+	/* Later: the kernel keeps the 2 s expiry. */
+	assert_int_equal(tt_mod(&t, 10, 0), 0);
+	rem = timer_remaining(tfd);
+	assert_true(rem > 0 && rem <= 2 * NS_PER_S);
+	/* Earlier: re-armed. */
+	assert_int_equal(tt_mod(&t, 0, 50 * NS_PER_MS), 0);
+	rem = timer_remaining(tfd);
+	assert_true(rem > 0 && rem <= 50 * NS_PER_MS);
+	/* Later again, then the early kernel expiry fires for nothing. */
+	assert_int_equal(tt_mod(&t, 0, 200 * NS_PER_MS), 0);
+	assert_true(timer_remaining(tfd) <= 50 * NS_PER_MS);
+	wait_calls(d, &t, 1);
+	assert_true(t.fired_at >= t.deadline);
+	free_dispatcher(d);
+	assert_int_equal(g_early, 0);
+}
+
+/* ------------------------------------------------------------------------
+ * Timer macros
+ */
+
+static int timer_fn_calls;
+static void *timer_fn_arg;
+
+static void timer_fn(void *arg)
+{
+	timer_fn_calls++;
+	timer_fn_arg = arg;
+}
+
+static int plain_cb_calls;
+
+static int plain_cb(struct event *evt, uint32_t events)
+{
+	(void)events;
+	assert_int_equal(evt->reason, REASON_TIMEOUT);
+	assert_int_equal(evt->fd, -1);
+	plain_cb_calls++;
+	return EVENTCB_CLEANUP;
+}
+
+static void test_timer_macros(void **state)
+{
+	struct dispatcher *d = mkdsp(CLOCK_MONOTONIC);
+	int x;
+
+	(void)state;
+	/* us = 0: 1 ns, due on the next wait. */
+	struct event t0 = TIMER_EVENT_ON_STACK(plain_cb, 0);
+	assert_int_equal(t0.fd, -1);
+	assert_int_equal(t0.ep.events, 0);
+	assert_int_equal(t0.tmo.tv_sec, 0);
+	assert_int_equal(t0.tmo.tv_nsec, 1);
+	assert_ptr_equal(t0.cleanup, cleanup_event_on_stack);
+	assert_null(t0.dsp);
+	assert_int_equal(event_add(d, &t0), 0);
+	assert_int_equal(vent_wait(d, 5000, NULL), 1);
+	assert_int_equal(plain_cb_calls, 1);
+	assert_null(t0.dsp);
+
+	/* 2.5 s in µs: split into seconds and nanoseconds (+1 ns). */
+	struct event t1 = TIMER_EVENT_ON_STACK(plain_cb, 2500000);
+	assert_int_equal(t1.tmo.tv_sec, 2);
+	assert_int_equal(t1.tmo.tv_nsec, 500000001);
+	struct event w = EVENT_W_TMO_ON_STACK(plain_cb, 7, EPOLLIN, 1500000);
+	assert_int_equal(w.fd, 7);
+	assert_int_equal(w.ep.events, EPOLLIN);
+	assert_int_equal(w.tmo.tv_sec, 1);
+	assert_int_equal(w.tmo.tv_nsec, 500000000);
+
+	/* A 20 ms timer is not early. */
+	struct event t2 = TIMER_EVENT_ON_STACK(plain_cb, 20000);
+	int64_t start = mono_ns();
+	assert_int_equal(event_add(d, &t2), 0);
+	while (plain_cb_calls < 2)
+		assert_true(vent_wait(d, 5000, NULL) >= 0);
+	assert_true(mono_ns() - start >= 20 * NS_PER_MS);
+
+	/* On the heap: the cleanup frees it (ASan/valgrind check). */
+	struct event *h = malloc(sizeof(*h));
+	assert_non_null(h);
+	*h = TIMER_EVENT_ON_HEAP(plain_cb, 1000);
+	assert_ptr_equal(h->cleanup, cleanup_event_on_heap);
+	assert_int_equal(event_add(d, h), 0);
+	while (plain_cb_calls < 3)
+		assert_true(vent_wait(d, 5000, NULL) >= 0);
+
+	/* struct timer_event: fn(arg) once, then cleaned up. */
+	struct timer_event te = TIMER_ON_STACK(timer_fn, &x, 0);
+	assert_ptr_equal(te.e.callback, _call_timer_cb);
+	assert_ptr_equal(te.timer_fn, timer_fn);
+	assert_ptr_equal(te.timer_arg, &x);
+	assert_int_equal(event_add(d, &te.e), 0);
+	assert_int_equal(vent_wait(d, 5000, NULL), 1);
+	assert_int_equal(timer_fn_calls, 1);
+	assert_ptr_equal(timer_fn_arg, &x);
+	assert_null(te.e.dsp);
+
+	struct timer_event *th = malloc(sizeof(*th));
+	assert_non_null(th);
+	*th = TIMER_ON_HEAP(timer_fn, th, 5000);
+	assert_int_equal(th->e.tmo.tv_nsec, 5000001);
+	assert_int_equal(event_add(d, &th->e), 0);
+	while (timer_fn_calls < 2)
+		assert_true(vent_wait(d, 5000, NULL) >= 0);
+	assert_ptr_equal(timer_fn_arg, th); /* freed now: only compared */
+
+	/* _call_timer_cb without a function: just EVENTCB_CLEANUP. */
+	struct timer_event nofn = TIMER_ON_STACK(NULL, NULL, 0);
+	assert_int_equal(_call_timer_cb(&nofn.e, 0), EVENTCB_CLEANUP);
+	assert_int_equal(_call_timer_cb(&te.e, 0), EVENTCB_CLEANUP);
+	assert_int_equal(timer_fn_calls, 3);
+
+	/* Nothing left: no cleanup runs here. */
+	free_dispatcher(d);
+	assert_int_equal(plain_cb_calls, 3);
+}
+
+/* ------------------------------------------------------------------------
+ * A big cohort of expiring timers does not starve fd events
+ */
+
+struct small {
+	struct event e;
+	int idx;
+};
+
+static int cohort_next;   /* the index expected next */
+static int cohort_bad;    /* out of order */
+static int cohort_fired;
+static int cohort_in_wait;
+
+static int cohort_cb(struct event *evt, uint32_t events)
+{
+	struct small *s = (struct small *)evt;
+
+	(void)events;
+	if (s->idx != cohort_next)
+		cohort_bad++;
+	cohort_next = s->idx + 1;
+	cohort_fired++;
+	cohort_in_wait++;
+	return EVENTCB_CONTINUE;
+}
+
+static void test_big_cohort_no_starvation(void **state)
+{
+	const int n = (int)scaled(100000, 10000);
+	struct dispatcher *d = mkdsp(CLOCK_MONOTONIC);
+	struct small *s = calloc((size_t)n, sizeof(*s));
+	struct tt fd;
+	int p[2];
+
+	(void)state;
+	assert_non_null(s);
+	cohort_next = 0;
+	cohort_bad = 0;
+	cohort_fired = 0;
+	/* All due at one absolute instant: they fire in arming order. */
+	int64_t when = mono_ns() + 20 * NS_PER_MS;
+	for (int i = 0; i < n; i++) {
+		s[i].e = __EVENT_INIT(cohort_cb, NULL, -1, 0, when / NS_PER_S, when % NS_PER_S);
+		s[i].e.flags = TMO_ABS;
+		s[i].idx = i;
+		assert_int_equal(event_add(d, &s[i].e), 0);
+	}
+	assert_int_equal(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+	tt_init(&fd, p[0], EPOLLIN);
+	fd.drain = 1;
+	assert_int_equal(event_add(d, &fd.e), 0);
+	while (mono_ns() < when)
+		sleep_ms(5);
+
+	/* The first wait starts the cohort but does not run all of it. */
+	cohort_in_wait = 0;
+	assert_true(vent_wait(d, 5000, NULL) > 0);
+	int first = cohort_in_wait;
+	assert_true(first > 0);
+	assert_true(first < n);
+
+	/* The fd becomes ready while most of the cohort is pending. */
+	assert_int_equal(write(p[1], "x", 1), 1);
+	int waits = 0;
+	while (fd.calls == 0 && waits < 3) {
+		assert_true(vent_wait(d, 5000, NULL) > 0);
+		waits++;
+	}
+	assert_int_equal(fd.calls, 1);
+	assert_true(cohort_fired < n);
+
+	/* Every wait makes progress; all fire once, in arming order. */
+	int max_per_wait = first;
+	int64_t give_up = mono_ns() + 60 * NS_PER_S * (int64_t)slowdown();
+	while (cohort_fired < n && mono_ns() < give_up) {
+		cohort_in_wait = 0;
+		assert_true(vent_wait(d, 5000, NULL) > 0);
+		assert_true(cohort_in_wait > 0);
+		if (cohort_in_wait > max_per_wait)
+			max_per_wait = cohort_in_wait;
+		/* fd events keep being served between the chunks. */
+		if (cohort_fired < n && cohort_fired % 4 == 0) {
+			int before = fd.calls;
+			assert_int_equal(write(p[1], "x", 1), 1);
+			assert_true(vent_wait(d, 5000, NULL) > 0);
+			assert_int_equal(fd.calls, before + 1);
+		}
+	}
+	assert_int_equal(cohort_fired, n);
+	assert_int_equal(cohort_bad, 0);
+	assert_true(max_per_wait < n / 4);
+	assert_int_equal(vent_wait(d, 0, NULL), 0);
+	free_dispatcher(d);
+	free(s);
+	close(p[0]);
+	close(p[1]);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		CASE(test_normalisation),
+		CASE(test_absolute_vs_relative),
+		CASE(test_huge_values),
+		CASE(test_no_early_firing_monotonic),
+		CASE(test_no_early_firing_realtime),
+		CASE(test_no_early_firing_boottime),
+		CASE(test_deadline_order_and_ties),
+		CASE(test_past_deadline_no_livelock),
+		CASE(test_mod_timeout_from_callbacks),
+		CASE(test_push_later_costs_no_settime),
+		CASE(test_timer_macros),
+		CASE(test_big_cohort_no_starvation),
+	};
+
+	return cmocka_run_group_tests_name("timeout", tests, NULL, NULL);
+}
