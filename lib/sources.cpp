@@ -6,6 +6,7 @@
 #include <cstring>
 #include <atomic>
 #include <mutex>
+#include <new>
 #include <vector>
 
 #include <fcntl.h>
@@ -56,10 +57,15 @@ public:
 	}
 
 	// Never destroyed: a source may be released from a static destructor
-	// or a thread still running at exit.
-	static SignalRegistry &instance()
+	// or a thread still running at exit. Constructed in static storage,
+	// not on the heap: instance() is reached from noexcept functions
+	// (vent_signal_read(), vent_signal_release(), the add check) that may
+	// run before any signal source exists, and a bad_alloc there would
+	// terminate the process. Nothing in the constructor allocates.
+	static SignalRegistry &instance() noexcept
 	{
-		static SignalRegistry *reg = new SignalRegistry;
+		alignas(SignalRegistry) static unsigned char storage[sizeof(SignalRegistry)];
+		static SignalRegistry *reg = ::new (storage) SignalRegistry;
 		return *reg;
 	}
 
