@@ -131,9 +131,16 @@ std::shared_ptr<WatchAdapter> WatchAdapter::get(struct dispatcher *dsp, bool cre
 	if (!create)
 		return nullptr;
 	auto ad = std::make_shared<WatchAdapter>(dsp);
-	r.map.reserve(r.map.size() + 1);
-	ad->attach();
-	r.map.emplace(dsp, ad);
+	// The map entry first: its node is an allocation, and once attach()
+	// has registered the control event nothing may fail any more, or the
+	// dispatcher would keep an adapter (and its eventfd) that no map finds.
+	auto pos = r.map.emplace(dsp, ad).first;
+	try {
+		ad->attach();
+	} catch (...) {
+		r.map.erase(pos);
+		throw;
+	}
 	return ad;
 }
 
