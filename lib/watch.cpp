@@ -259,21 +259,28 @@ int WatchAdapter::add_handle(int fd, int events, vent_handle_cb cb, void *opaque
 	}
 	entry->watches.reserve(entry->watches.size() + 1);
 	handles_.reserve(handles_.size() + 1);
-	// Nothing below allocates or fails, except running out of ids.
 	int id = next_id();
 	if (id < 0)
 		return id;
 	h->id = id;
 	h->entry = entry;
+	// reserve() on a hash map makes room for buckets, not for the node
+	// each insertion allocates: insert into the maps first, undo on
+	// failure, and only then link the watch into its entry (whose vector
+	// has room), so a failed add leaves no watch behind.
+	auto hpos = handles_.emplace(id, h).first;
+	if (it == fds_.end()) {
+		try {
+			fds_.emplace(fd, entry);
+		} catch (...) {
+			handles_.erase(hpos);
+			throw;
+		}
+	}
 	const uint32_t before = union_mask(*entry);
 	entry->watches.push_back(h);
-	handles_.emplace(id, h);
-	if (it == fds_.end()) {
-		fds_.emplace(fd, entry);
+	if (it == fds_.end() || union_mask(*entry) != before)
 		queue_locked(entry);
-	} else if (union_mask(*entry) != before) {
-		queue_locked(entry);
-	}
 	return id;
 }
 
