@@ -387,8 +387,10 @@ int WatchAdapter::remove_timeout(int id) noexcept
 	return 0;
 }
 
-// Makes the core's timeout for @t match t.due. Loop thread only.
-void WatchAdapter::set_core_timeout(Timer &t) noexcept
+// Makes the core's timeout for @t match t.due. Loop thread only. Returns
+// event_mod_timeout()'s result (-ENOMEM when the core's timeout heap could
+// not grow; the caller queues @t to try again).
+int WatchAdapter::set_core_timeout(Timer &t) noexcept
 {
 	struct timespec ts = {0, 0}; // none
 	if (t.due != kOff) {
@@ -400,9 +402,9 @@ void WatchAdapter::set_core_timeout(Timer &t) noexcept
 	}
 	if (!t.in_core) {
 		t.ce.ev.tmo = ts;
-		return;
+		return 0;
 	}
-	event_mod_timeout(&t.ce.ev, &ts);
+	return event_mod_timeout(&t.ce.ev, &ts);
 }
 
 // ---------------------------------------------------------------------------
@@ -422,6 +424,10 @@ void WatchAdapter::sync_locked() noexcept
 		obj->dirty = false;
 		struct event &ev = obj->ce.ev;
 		bool drop;
+		// The core could not grow its tables: the caller was told the
+		// watch exists, so it must not be lost. Queue it again; the kick
+		// runs this again in the next wait.
+		bool retry = false;
 		if (obj->kind == CoreObj::Kind::Fd) {
 			auto &e = static_cast<FdEntry &>(*obj);
 			drop = e.dead;
@@ -434,10 +440,12 @@ void WatchAdapter::sync_locked() noexcept
 					ev.cleanup = on_cleanup;
 					// Checked in add_handle(); if the fd was
 					// closed since, its watches stay silent.
-					if (event_add(dsp_, &ev) == 0) {
+					int rc = event_add(dsp_, &ev);
+					if (rc == 0) {
 						e.in_core = true;
 						e.core_mask = mask;
 					}
+					retry = rc == -ENOMEM;
 				} else if (mask != e.core_mask) {
 					ev.ep.events = mask;
 					if (event_modify(&ev) == 0)
@@ -448,15 +456,17 @@ void WatchAdapter::sync_locked() noexcept
 			auto &t = static_cast<Timer &>(*obj);
 			drop = t.removed;
 			if (!drop) {
-				set_core_timeout(t);
+				int rc = set_core_timeout(t);
 				if (!t.in_core) {
 					ev.fd = -1;
 					ev.flags = TMO_ABS;
 					ev.callback = on_timer;
 					ev.cleanup = on_cleanup;
-					if (event_add(dsp_, &ev) == 0)
+					rc = event_add(dsp_, &ev);
+					if (rc == 0)
 						t.in_core = true;
 				}
+				retry = rc == -ENOMEM;
 			}
 		}
 		if (obj->in_core && !obj->core_ref) {
@@ -471,6 +481,8 @@ void WatchAdapter::sync_locked() noexcept
 			obj->core_ref.reset();
 			obj->ad_ref.reset();
 		}
+		if (retry)
+			queue_locked(obj);
 		obj = std::move(next);
 	}
 }
@@ -572,13 +584,15 @@ int WatchAdapter::on_timer(struct event *evt, uint32_t events) noexcept
 	if (t->due > now) {
 		// The period was restarted after the core's deadline was set:
 		// never fire early, wait for the new deadline.
-		ad->set_core_timeout(*t);
+		if (ad->set_core_timeout(*t) == -ENOMEM)
+			ad->queue_locked(self);
 		return EVENTCB_CONTINUE;
 	}
 	// Re-arm before the callback, so that an update made while it runs
 	// (from it or from another thread) is the one that stays.
 	t->due = t->interval == 0 ? 0 : now + t->interval * kNsPerMs;
-	ad->set_core_timeout(*t);
+	if (ad->set_core_timeout(*t) == -ENOMEM)
+		ad->queue_locked(self);
 	const vent_timeout_cb cb = t->cb;
 	const int id = t->id;
 	void *const opaque = t->opaque;

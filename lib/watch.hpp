@@ -137,7 +137,7 @@ private:
 	void bury_locked(const std::shared_ptr<detail::Watch> &w) noexcept;
 	void kick_locked() noexcept;
 	static uint32_t union_mask(const detail::FdEntry &e) noexcept;
-	void set_core_timeout(detail::Timer &t) noexcept;
+	int set_core_timeout(detail::Timer &t) noexcept;
 	void sync_locked() noexcept;
 	void run_graves(std::shared_ptr<detail::Watch> head) noexcept;
 	void detach_locked(std::shared_ptr<detail::Watch> &graves) noexcept;
