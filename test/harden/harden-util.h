@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * harden-util.h - small helpers shared by the hardening programs: checks
+ * that exit (not abort: an abort is what the library must never do), and an
+ * fd count that does not allocate (so it can run while allocations fail).
+ */
+#ifndef HARDEN_UTIL_H
+#define HARDEN_UTIL_H
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HU_FAIL_EXIT 1
+
+static void hu_fail(const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4), noreturn));
+static void hu_fail(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s:%d: CHECK FAILED: ", file, line);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+	_exit(HU_FAIL_EXIT);
+}
+
+#define EXPECT(cond, ...)                                            \
+	do {                                                         \
+		if (!(cond))                                         \
+			hu_fail(__FILE__, __LINE__, __VA_ARGS__);    \
+	} while (0)
+
+/* Open fds of the process, by getdents64 on /proc/self/fd into a stack
+ * buffer: no malloc (opendir would allocate). */
+static inline int hu_count_fds(void)
+{
+	int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -1;
+	char buf[8192];
+	int n = 0;
+	for (;;) {
+		long r = syscall(SYS_getdents64, dfd, buf, sizeof(buf));
+		if (r <= 0)
+			break;
+		for (long off = 0; off < r;) {
+			unsigned short reclen;
+			memcpy(&reclen, buf + off + 16, sizeof(reclen));
+			const char *name = buf + off + 19;
+			if (name[0] != '.')
+				n++;
+			off += reclen;
+		}
+	}
+	close(dfd);
+	return n - 1; /* the directory fd itself */
+}
+
+static inline long long hu_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Resident set size in bytes, from /proc/self/statm. */
+static inline long hu_rss_bytes(void)
+{
+	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	char buf[128];
+	ssize_t r = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (r <= 0)
+		return -1;
+	buf[r] = '\0';
+	long size, resident;
+	if (sscanf(buf, "%ld %ld", &size, &resident) != 2)
+		return -1;
+	return resident * sysconf(_SC_PAGESIZE);
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define HU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HU_ASAN 1
+#endif
+#endif
+#ifndef HU_ASAN
+#define HU_ASAN 0
+#endif
+
+#endif
