@@ -6,7 +6,10 @@
  * It wraps malloc, calloc, realloc, reallocarray, aligned_alloc,
  * posix_memalign, memalign, valloc, pvalloc and free, forwarding to the next
  * definition (glibc's, or the sanitizer runtime's). libstdc++'s operator new
- * calls malloc, so it is covered too (fault-scenario checks that).
+ * calls malloc, so it is covered too (fault-scenario checks that). The
+ * AddressSanitizer runtime replaces operator new with its own, which does
+ * not call malloc: ASan builds add failalloc-new.cpp, which wraps the
+ * operator new family as well.
  *
  * Nothing fails until the program arms the counter through the exported
  * functions below (looked up with dlsym(), so the scenario also runs, with
@@ -114,8 +117,9 @@ static void put_num(int fd, long v)
 	put_str(fd, buf + i);
 }
 
-/* True if this allocation must fail. */
-static bool should_fail(const char *what)
+/* True if this allocation must fail. Also used by failalloc-new.cpp. */
+bool failalloc__should_fail(const char *what);
+bool failalloc__should_fail(const char *what)
 {
 	if (!atomic_load(&armed))
 		return false;
@@ -153,7 +157,7 @@ EXPORT void *malloc(size_t n)
 	resolve();
 	if (!real_malloc)
 		return boot_alloc(n);
-	if (should_fail("malloc"))
+	if (failalloc__should_fail("malloc"))
 		return NULL;
 	return track(real_malloc(n));
 }
@@ -166,7 +170,7 @@ EXPORT void *calloc(size_t n, size_t m)
 			return NULL;
 		return boot_alloc(n * m);
 	}
-	if (should_fail("calloc"))
+	if (failalloc__should_fail("calloc"))
 		return NULL;
 	return track(real_calloc(n, m));
 }
@@ -186,7 +190,7 @@ EXPORT void *realloc(void *p, size_t n)
 		free(p);
 		return NULL;
 	}
-	if (should_fail("realloc"))
+	if (failalloc__should_fail("realloc"))
 		return NULL;
 	/* A moved block is one free plus one allocation: live stays. */
 	return real_realloc(p, n);
@@ -213,7 +217,7 @@ EXPORT void free(void *p)
 EXPORT void *aligned_alloc(size_t a, size_t n)
 {
 	resolve();
-	if (should_fail("aligned_alloc"))
+	if (failalloc__should_fail("aligned_alloc"))
 		return NULL;
 	return track(real_aligned_alloc(a, n));
 }
@@ -221,7 +225,7 @@ EXPORT void *aligned_alloc(size_t a, size_t n)
 EXPORT int posix_memalign(void **out, size_t a, size_t n)
 {
 	resolve();
-	if (should_fail("posix_memalign"))
+	if (failalloc__should_fail("posix_memalign"))
 		return ENOMEM;
 	int rc = real_posix_memalign(out, a, n);
 	if (rc == 0)
@@ -232,7 +236,7 @@ EXPORT int posix_memalign(void **out, size_t a, size_t n)
 EXPORT void *memalign(size_t a, size_t n)
 {
 	resolve();
-	if (should_fail("memalign"))
+	if (failalloc__should_fail("memalign"))
 		return NULL;
 	return track(real_memalign(a, n));
 }
