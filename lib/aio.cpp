@@ -265,12 +265,11 @@ void Aio::worker_loop(AioWorker *self) noexcept
 		if (nthreads_ > max_ && !stopping_)
 			break;
 		if (AioReq *r = queue_.pop()) {
-			r->state = kRunning;
+			r->state.store(kRunning, std::memory_order_relaxed);
 			pthread_mutex_unlock(&mu_);
-			ssize_t res = execute(*r);
+			r->result = execute(*r);
+			complete(r);
 			pthread_mutex_lock(&mu_);
-			r->result = res;
-			complete_locked(r);
 			continue;
 		}
 		if (stopping_)
@@ -279,13 +278,18 @@ void Aio::worker_loop(AioWorker *self) noexcept
 		bool timed_out = false;
 		struct timespec deadline = deadline_after(kIdleNs);
 		while (queue_.empty() && !stopping_ && nthreads_ <= max_) {
-			if (nthreads_ > min_) {
-				if (pthread_cond_timedwait(&work_cv_, &mu_, &deadline) == ETIMEDOUT) {
-					timed_out = true;
-					break;
-				}
-			} else {
-				pthread_cond_wait(&work_cv_, &mu_);
+			int rc = nthreads_ > min_
+					 ? pthread_cond_timedwait(&work_cv_, &mu_, &deadline)
+					 : pthread_cond_wait(&work_cv_, &mu_);
+			// Every return from the wait consumes a pending signal
+			// (all idle threads sit in the wait while a submit holds
+			// mu_, so each signal wakes one of them). Miscounting
+			// low only costs an extra signal, never a lost one.
+			if (woken_ > 0)
+				woken_--;
+			if (rc == ETIMEDOUT) {
+				timed_out = true;
+				break;
 			}
 		}
 		idle_--;
@@ -351,20 +355,44 @@ ssize_t Aio::execute(const AioReq &r) noexcept
 	return rc < 0 ? -errno : rc;
 }
 
-// Queues @r for the loop thread and makes the eventfd readable, once per
-// batch: later completions see signalled_ and skip the write.
-void Aio::complete_locked(AioReq *r) noexcept
+// Hands @r to the loop thread and makes the eventfd readable, once per
+// batch: later completions see signalled_ and skip the write. Lock-free, so
+// a thread finishing a request never contends with submits for mu_.
+void Aio::complete(AioReq *r) noexcept
 {
-	r->state = kDone;
-	done_.push(r);
-	if (!signalled_) {
-		signalled_ = true;
+	r->state.store(kDone, std::memory_order_relaxed);
+	r->next = done_head_.load(std::memory_order_relaxed);
+	while (!done_head_.compare_exchange_weak(r->next, r))
+		;
+	if (!signalled_.exchange(true)) {
 		uint64_t one = 1;
 		// Cannot fail: the counter is reset by every poll, far from
 		// its 2^64-2 limit.
 		ssize_t n = write(efd_.get(), &one, sizeof(one));
 		(void)n;
 	}
+}
+
+// Moves the finished requests to batch_, oldest first.
+void Aio::take_done() noexcept
+{
+	AioReq *r = done_head_.exchange(nullptr);
+	AioList fifo;
+	// The stack is newest first: pushing each at the head of a list
+	// restores completion order.
+	while (r) {
+		AioReq *next = r->next;
+		r->prev = nullptr;
+		r->next = fifo.head;
+		if (fifo.head)
+			fifo.head->prev = r;
+		else
+			fifo.tail = r;
+		fifo.head = r;
+		fifo.size++;
+		r = next;
+	}
+	batch_.splice(fifo);
 }
 
 /* --- the loop thread ---------------------------------------------------- */
@@ -456,10 +484,14 @@ int Aio::submit(const AioArgs &a, vent_aio_cb cb, void *arg)
 			return rc == -ENOMEM ? -ENOMEM : -EAGAIN;
 		}
 	}
-	r->state = kQueued;
+	r->state.store(kQueued, std::memory_order_relaxed);
 	queue_.push(r);
-	if (idle_ > 0)
+	// One wakeup per idle thread: a burst of submits while a signalled
+	// thread is still waking must not pay a futex call each.
+	if (idle_ > woken_) {
+		woken_++;
 		pthread_cond_signal(&work_cv_);
+	}
 	AioWorker *exited = take_exited_locked();
 	pthread_mutex_unlock(&mu_);
 	join_all(exited);
@@ -474,24 +506,20 @@ int Aio::cancel(int id) noexcept
 	AioReq *r = find(id);
 	if (!r)
 		return -ENOENT;
-	int rc;
+	// Only a thread taking it from the queue (under mu_) moves a request
+	// out of Queued, so the check and the unlink are one step.
 	pthread_mutex_lock(&mu_);
-	switch (r->state) {
-	case kQueued:
+	uint8_t state = r->state.load(std::memory_order_relaxed);
+	if (state == kQueued)
 		queue_.unlink(r);
-		r->result = -ECANCELED;
-		complete_locked(r);
-		rc = 0;
-		break;
-	case kRunning:
-		rc = -EBUSY;
-		break;
-	default:
-		rc = -ENOENT;
-		break;
-	}
 	pthread_mutex_unlock(&mu_);
-	return rc;
+	if (state == kRunning)
+		return -EBUSY;
+	if (state != kQueued)
+		return -ENOENT;
+	r->result = -ECANCELED;
+	complete(r);
+	return 0;
 }
 
 void Aio::drain_fd() noexcept
@@ -505,14 +533,13 @@ int Aio::poll() noexcept
 {
 	if (depth_ > 0 || closing_)
 		return -EBUSY;
-	// Consume the wakeup before taking the list: a completion queued after
-	// the take writes the eventfd again (signalled_ is false by then), so
-	// no wakeup is lost; one queued in between only causes an empty poll.
+	// Consume the wakeup and clear signalled_ before taking the stack: a
+	// completion pushed after the take finds signalled_ false (or follows
+	// one that did) and writes the eventfd again, so no wakeup is lost; one
+	// pushed in between only causes an empty poll.
 	drain_fd();
-	pthread_mutex_lock(&mu_);
-	batch_.splice(done_);
-	signalled_ = false;
-	pthread_mutex_unlock(&mu_);
+	signalled_.store(false);
+	take_done();
 	depth_++;
 	int n = run_batch();
 	depth_--;
@@ -558,24 +585,27 @@ void Aio::teardown() noexcept
 	}
 	pthread_mutex_lock(&mu_);
 	stopping_ = true;
-	while (AioReq *r = queue_.pop()) {
-		r->result = -ECANCELED;
-		r->state = kDone;
-		done_.push(r);
-	}
+	AioList cancelled;
+	cancelled.splice(queue_);
 	pthread_cond_broadcast(&work_cv_);
 	AioWorker *all = workers_;
 	workers_ = nullptr;
 	pthread_mutex_unlock(&mu_);
-	// Running requests finish (however long they block) and land in done_.
+	for (AioReq *r = cancelled.head; r; r = r->next) {
+		r->result = -ECANCELED;
+		r->state.store(kDone, std::memory_order_relaxed);
+	}
+	// Running requests finish (however long they block) and are pushed
+	// to the done stack.
 	join_all(all);
-	// No thread is left: the lists are ours alone.
+	// No thread is left: what was finished comes first, then the
+	// cancelled queue. Callbacks may cancel (and so push) more.
+	take_done();
+	batch_.splice(cancelled);
 	depth_++;
-	for (;;) {
-		batch_.splice(done_);
-		if (batch_.empty())
-			break;
+	while (!batch_.empty()) {
 		run_batch();
+		take_done();
 	}
 	depth_--;
 }
@@ -595,8 +625,8 @@ void Aio::teardown_forked() noexcept
 	}
 	table_live_ = 0;
 	queue_ = {};
-	done_ = {};
 	batch_ = {};
+	done_head_.store(nullptr, std::memory_order_relaxed);
 	while (AioWorker *w = workers_) {
 		workers_ = w->next;
 		delete w;

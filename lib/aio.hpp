@@ -2,6 +2,7 @@
 // aio.hpp - blocking file system calls on a thread pool, completed on the loop.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -64,7 +65,9 @@ struct AioReq {
 	int flags;
 	unsigned mode;
 	AioOp op;
-	uint8_t state;
+	// Queued -> Running under the pool's mutex; Running -> Done by the
+	// thread without it (cancel reads it under the mutex).
+	std::atomic<uint8_t> state;
 	bool too_long; // a path did not fit in PATH_MAX: -ENAMETOOLONG
 };
 
@@ -133,7 +136,8 @@ private:
 	static ssize_t execute(const AioReq &r) noexcept;
 
 	void worker_loop(AioWorker *self) noexcept;
-	void complete_locked(AioReq *r) noexcept;
+	void complete(AioReq *r) noexcept; // any thread, no lock
+	void take_done() noexcept;         // loop thread: done stack -> batch_
 	int spawn_locked() noexcept;
 	AioWorker *take_exited_locked() noexcept;
 	static void join_all(AioWorker *list) noexcept;
@@ -157,7 +161,7 @@ private:
 	int next_id_ = 1;
 	std::vector<AioReq *> table_; // id -> request, chained through hnext
 	size_t table_live_ = 0;
-	AioList batch_;      // taken from done_, callbacks being run
+	AioList batch_;      // taken from done_head_, callbacks being run
 	int depth_ = 0;      // poll() frames on the stack
 	bool closing_ = false;   // free_() started: submits are refused
 	bool destroyed_ = false; // free_() finished inside a callback
@@ -166,14 +170,18 @@ private:
 	pthread_mutex_t mu_ = PTHREAD_MUTEX_INITIALIZER;
 	pthread_cond_t work_cv_;  // queue non-empty, stopping, or bounds changed
 	AioList queue_;
-	AioList done_;
 	AioWorker *workers_ = nullptr;
 	unsigned min_ = 1;
 	unsigned max_ = 4;
 	unsigned nthreads_ = 0; // started and not yet exited
 	unsigned idle_ = 0;     // waiting for work
+	unsigned woken_ = 0;    // idle threads signalled, not yet awake
 	bool stopping_ = false;
-	bool signalled_ = false; // the eventfd holds an unconsumed wakeup
+
+	// Finished requests: a lock-free stack (threads push, the loop takes
+	// all), so a completion never waits for the queue's mutex.
+	std::atomic<AioReq *> done_head_{nullptr};
+	std::atomic<bool> signalled_{false}; // the eventfd holds a wakeup
 };
 
 } // namespace detail
