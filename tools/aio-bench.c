@@ -10,7 +10,7 @@
  * -r times; the median is reported.
  *
  * Usage: aio-bench [-n READS] [-q INFLIGHT] [-r REPEAT] [-t LIST] [-d DIR]
- *                  [--json] [--smoke]
+ *                  [-i sync|vent|libuv] [--json] [--smoke]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -256,17 +256,19 @@ int main(int argc, char **argv)
 		{ "repeat", required_argument, NULL, 'r' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "dir", required_argument, NULL, 'd' },
+		{ "impl", required_argument, NULL, 'i' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "smoke", no_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	char threads_list[64] = "1,2,4";
+	const char *only = NULL;
 	char path[4096];
 	char *tok, *save;
 	int c, rc = 0;
 
-	while ((c = getopt_long(argc, argv, "n:q:r:t:d:js", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:q:r:t:d:i:js", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			nreads = parse(optarg, "-n", 1, 100000000);
@@ -282,6 +284,13 @@ int main(int argc, char **argv)
 			break;
 		case 'd':
 			dir = optarg;
+			break;
+		case 'i':
+			if (strcmp(optarg, "sync") && strcmp(optarg, "vent") && strcmp(optarg, "libuv")) {
+				fprintf(stderr, "aio-bench: invalid value '%s' for -i\n", optarg);
+				return 2;
+			}
+			only = optarg;
 			break;
 		case 'j':
 			json = 1;
@@ -326,14 +335,18 @@ int main(int argc, char **argv)
 		       nreads, inflight, repeat);
 		printf("%-8s %7s %14s %14s %14s\n", "impl", "threads", "reads/s", "min", "max");
 	}
-	rc |= report("sync", run_sync, 1);
+#define WANT(name) (!only || !strcmp(only, name))
+	if (WANT("sync"))
+		rc |= report("sync", run_sync, 1);
 	snprintf(path, sizeof(path), "%s", threads_list);
 	for (tok = strtok_r(path, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		int t = (int)parse(tok, "-t", 1, 1024);
 
-		rc |= report("vent", run_vent, t);
+		if (WANT("vent"))
+			rc |= report("vent", run_vent, t);
 #ifdef HAVE_LIBUV
-		rc |= report("libuv", run_libuv, t);
+		if (WANT("libuv"))
+			rc |= report("libuv", run_libuv, t);
 #endif
 	}
 	if (json)
