@@ -247,9 +247,9 @@ int dispatcher_get_clocksource(const struct dispatcher *dsp) VENT_NOEXCEPT;
  *
  * Return: 0; -EINVAL if @dsp, @evt or @evt->callback is NULL, or if the
  * relative timeout is negative, or (from epoll) the fd is the dispatcher's
- * own epoll fd or a directory; -EEXIST if @evt is already added, or another
- * event already watches @evt->fd; -EBADF if @evt->fd is not an open fd;
- * -EPERM if the fd does not support epoll (regular file); -ELOOP for an
+ * own epoll fd; -EEXIST if @evt is already added, or another event already
+ * watches @evt->fd; -EBADF if @evt->fd is not an open fd; -EPERM if the fd
+ * does not support epoll (a regular file or directory); -ELOOP for an
  * epoll fd that watches this dispatcher; -ENOMEM, -ENOSPC when out of
  * memory or epoll watches; -EBUSY while the dispatcher is being torn down;
  * -ECHILD in a forked child. On failure nothing stays registered and @evt
