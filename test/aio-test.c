@@ -11,6 +11,7 @@
  */
 #include <vent/aio.h>
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -697,6 +698,44 @@ static void test_aio_new_errors(void **state)
 	}
 }
 
+/* No thread can start (RLIMIT_NPROC, as an unprivileged user in a child):
+ * the first submit is -EAGAIN and nothing is accepted. */
+static void test_aio_no_thread_eagain(void **state)
+{
+	pid_t pid;
+	int status;
+
+	(void)state;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct rlimit none = { 0, 0 };
+		struct vent_aio *aio;
+		int rc;
+
+		/* root ignores RLIMIT_NPROC: become nobody first */
+		if (getuid() == 0 && setuid(65534) < 0)
+			_exit(10);
+		if (setrlimit(RLIMIT_NPROC, &none) < 0)
+			_exit(11);
+		aio = vent_aio_new(NULL);
+		if (!aio)
+			_exit(12);
+		rc = vent_aio_fsync(aio, tmpfd, on_done, NULL);
+		if (rc != -EAGAIN) {
+			fprintf(stderr, "submit without threads: %d\n", rc);
+			_exit(13);
+		}
+		if (vent_aio_pending(aio) != 0 || vent_aio_poll(aio) != 0)
+			_exit(14);
+		vent_aio_free(aio);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* --- threads ----------------------------------------------------------- */
 
 static void test_aio_callbacks_on_loop_thread(void **state)
@@ -1144,6 +1183,98 @@ static void test_aio_exit_with_busy_pool(void **state)
 	run_exit_helper("exit");
 }
 
+
+/* --- faults: run with test/harden/failalloc.so in LD_PRELOAD ------------- */
+
+static void (*fa_arm)(long);
+static long (*fa_disarm)(void);
+
+/* Fails the nth allocation of each submit and of vent_aio_new(), n = 1, 2,
+ * ... until one runs without an injected failure: every failure is -ENOMEM
+ * (or -EAGAIN when the first thread cannot start), nothing is accepted,
+ * nothing leaks, and the pool still works afterwards. */
+static void test_aio_alloc_failures(void **state)
+{
+	struct dispatcher *dsp = new_dispatcher(CLOCK_MONOTONIC);
+	int seen_enomem = 0, seen_eagain = 0, seen_new_enomem = 0;
+
+	(void)state;
+	fa_arm = __extension__(void (*)(long))dlsym(RTLD_DEFAULT, "failalloc_arm");
+	fa_disarm = __extension__(long (*)(void))dlsym(RTLD_DEFAULT, "failalloc_disarm");
+	if (!fa_arm || !fa_disarm)
+		fail_msg("failalloc.so is not preloaded (meson sets LD_PRELOAD for aio-faults)");
+
+	/* vent_aio_new() with a dispatcher */
+	for (long n = 1;; n++) {
+		struct vent_aio *aio;
+		int fds = fd_count();
+
+		fa_arm(n);
+		errno = 0;
+		aio = vent_aio_new(dsp);
+		if (fa_disarm() == 0) {
+			assert_non_null(aio);
+			vent_aio_free(aio);
+			break;
+		}
+		if (aio) {
+			vent_aio_free(aio);
+		} else {
+			assert_int_equal(errno, ENOMEM);
+			seen_new_enomem = 1;
+			assert_int_equal(fd_count(), fds);
+		}
+	}
+
+	/* the first submit (id table, request, first thread), then a later one
+	 * that grows the id table */
+	for (int phase = 0; phase < 2; phase++) {
+		for (long n = 1;; n++) {
+			struct vent_aio *aio = vent_aio_new(dsp);
+			struct rec r[65] = { { 0 } };
+			int rc, before = 0, fired;
+
+			assert_non_null(aio);
+			if (phase == 1) {
+				/* 64 in flight fill the first table */
+				for (int i = 0; i < 64; i++)
+					assert_true(vent_aio_fsync(aio, tmpfd, on_done, &r[i]) > 0);
+				before = 64;
+			}
+			fa_arm(n);
+			rc = vent_aio_fsync(aio, tmpfd, on_done, &r[64]);
+			fired = (int)fa_disarm();
+			if (rc > 0) {
+				assert_int_equal(vent_aio_pending(aio), before + 1);
+			} else {
+				assert_true(fired > 0);
+				assert_int_equal(vent_aio_pending(aio), before);
+				if (rc == -ENOMEM)
+					seen_enomem = 1;
+				else if (rc == -EAGAIN)
+					seen_eagain = 1;
+				else
+					fail_msg("submit under failed allocation %ld: %d", n, rc);
+			}
+			/* the pool still works */
+			ncallbacks = 0;
+			assert_true(vent_aio_fsync(aio, tmpfd, on_done, &r[0]) > 0);
+			wait_count(dsp, 1);
+			vent_aio_free(aio);
+			for (int i = 0; i < 65; i++)
+				assert_true(r[i].count <= 2);
+			if (!fired)
+				break;
+		}
+	}
+	print_message("vent_aio_new: ENOMEM %s; submit: ENOMEM %s, EAGAIN %s\n",
+		      seen_new_enomem ? "seen" : "not seen", seen_enomem ? "seen" : "not seen",
+		      seen_eagain ? "seen" : "not seen");
+	assert_true(seen_new_enomem);
+	assert_true(seen_enomem);
+	free_dispatcher(dsp);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest api[] = {
@@ -1156,6 +1287,7 @@ int main(int argc, char **argv)
 		ACASE(test_aio_free_from_callback),
 		ACASE(test_aio_dispatcher_freed_first),
 		ACASE(test_aio_new_errors),
+		ACASE(test_aio_no_thread_eagain),
 	};
 	const struct CMUnitTest threads[] = {
 		ACASE(test_aio_callbacks_on_loop_thread),
@@ -1166,6 +1298,9 @@ int main(int argc, char **argv)
 		ACASE(test_aio_memory_100k_queued),
 		ACASE(test_aio_exit_with_busy_pool),
 	};
+	const struct CMUnitTest faults[] = {
+		ACASE(test_aio_alloc_failures),
+	};
 	const char *group = argc > 1 ? argv[1] : "";
 	int rc = 0;
 
@@ -1174,6 +1309,8 @@ int main(int argc, char **argv)
 		rc |= cmocka_run_group_tests_name("aio-api", api, NULL, NULL);
 	if (!*group || !strcmp(group, "threads"))
 		rc |= cmocka_run_group_tests_name("aio-threads", threads, NULL, NULL);
+	if (!strcmp(group, "faults"))
+		rc |= cmocka_run_group_tests_name("aio-faults", faults, NULL, NULL);
 	remove_tmpdir();
 	return rc;
 }
