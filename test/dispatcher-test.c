@@ -1367,11 +1367,16 @@ static void test_disabled_silent_on_hup_and_err(void **state)
 	close(r[0]);
 }
 
-/* A disabling from an earlier callback of the same batch silences the rest. */
+/*
+ * A mask change from an earlier callback of the same batch: 0 silences the
+ * peer at once; another non-zero mask still delivers what was fetched.
+ */
+static uint32_t peer_new_mask;
+
 static int disable_peer_hook(struct tev *t)
 {
 	if (t->peer) {
-		t->peer->e.ep.events = 0;
+		t->peer->e.ep.events = peer_new_mask;
 		t->rc = event_modify(&t->peer->e);
 		t->peer->peer = NULL;
 		t->peer = NULL;
@@ -1379,14 +1384,14 @@ static int disable_peer_hook(struct tev *t)
 	return EVENTCB_CONTINUE;
 }
 
-static void test_disable_other_in_batch(void **state)
+static void run_modify_other_in_batch(uint32_t mask)
 {
 	struct dispatcher *d = mkdsp();
 	struct tev a, b;
 	int p[2], q[2];
 
-	(void)state;
 	reset_counters();
+	peer_new_mask = mask;
 	mkpipe(p);
 	mkpipe(q);
 	tev_init(&a, p[0], EPOLLIN);
@@ -1399,17 +1404,39 @@ static void test_disable_other_in_batch(void **state)
 	assert_int_equal(event_add(d, &b.e), 0);
 	put(p[1]);
 	put(q[1]);
-	assert_int_equal(vent_wait(d, 5000, NULL), 1);
-	assert_int_equal(g_calls, 1);
-	struct tev *off = a.calls ? &b : &a;
-	assert_int_equal(off->calls, 0);
-	assert_int_equal(vent_wait(d, 5000, NULL), 1); /* the enabled one again */
-	assert_int_equal(off->calls, 0);
+	if (mask == 0) {
+		assert_int_equal(vent_wait(d, 5000, NULL), 1);
+		assert_int_equal(g_calls, 1);
+		struct tev *off = a.calls ? &b : &a;
+		assert_int_equal(off->calls, 0);
+		assert_int_equal(vent_wait(d, 5000, NULL), 1); /* the enabled one again */
+		assert_int_equal(off->calls, 0);
+	} else {
+		assert_int_equal(vent_wait(d, 5000, NULL), 2);
+		struct tev *second = a.order > b.order ? &a : &b;
+		assert_int_equal(second->calls, 1);
+		assert_int_equal(second->events, EPOLLIN);
+		assert_int_equal(second->e.ep.events, mask);
+		/* Under the new mask from now on. */
+		assert_int_equal(vent_wait(d, 5000, NULL), 2);
+	}
 	free_dispatcher(d);
 	close(p[0]);
 	close(p[1]);
 	close(q[0]);
 	close(q[1]);
+}
+
+static void test_disable_other_in_batch(void **state)
+{
+	(void)state;
+	run_modify_other_in_batch(0);
+}
+
+static void test_modify_other_in_batch_still_delivered(void **state)
+{
+	(void)state;
+	run_modify_other_in_batch(EPOLLIN | EPOLLRDHUP);
 }
 
 /* ------------------------------------------------------------------------
@@ -1681,6 +1708,71 @@ static void test_fork_echild(void **state)
 	close(p[1]);
 }
 
+/*
+ * The fork-then-exit pattern: a callback forks, the child frees the
+ * inherited dispatcher from inside that callback (cleanups run, fds close;
+ * the memory is never released because the child exits) and exits. The
+ * parent's dispatcher is untouched.
+ */
+static struct dispatcher *fx_dsp;
+static int fx_efd;
+
+static int fork_exit_hook(struct tev *t)
+{
+	if (t->rc)
+		return EVENTCB_CONTINUE;
+	pid_t pid = fork();
+	if (pid == 0) {
+		int efd = dispatcher_get_efd(fx_dsp);
+		int before = g_cleanups;
+		free_dispatcher(fx_dsp);
+		/* Each of the two events cleaned up once; the fds are closed. */
+		int ok = g_cleanups == before + 2 && efd == -ECHILD && !fd_is_open(fx_efd);
+		_exit(ok ? 0 : 1);
+	}
+	t->rc = pid;
+	return EVENTCB_CONTINUE;
+}
+
+static void test_fork_then_exit_from_callback(void **state)
+{
+	struct tev a, b;
+	int p[2], q[2];
+
+	(void)state;
+	reset_counters();
+	fx_dsp = mkdsp();
+	fx_efd = dispatcher_get_efd(fx_dsp);
+	mkpipe(p);
+	mkpipe(q);
+	tev_init(&a, p[0], EPOLLIN);
+	tev_init(&b, q[0], EPOLLIN);
+	a.hook = fork_exit_hook;
+	b.e.tmo.tv_sec = 100;
+	assert_int_equal(event_add(fx_dsp, &a.e), 0);
+	assert_int_equal(event_add(fx_dsp, &b.e), 0);
+	put(p[1]);
+	assert_int_equal(vent_wait(fx_dsp, 5000, NULL), 1);
+	assert_true(a.rc > 0);
+	int status;
+	assert_int_equal(waitpid(a.rc, &status, 0), a.rc);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	/* The parent's set and timer are intact. */
+	put(p[1]);
+	put(q[1]);
+	assert_int_equal(vent_wait(fx_dsp, 5000, NULL), 2);
+	assert_int_equal(a.calls, 2);
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(g_cleanups, 0);
+	free_dispatcher(fx_dsp);
+	assert_int_equal(g_cleanups, 2);
+	close(p[0]);
+	close(p[1]);
+	close(q[0]);
+	close(q[1]);
+}
+
 /* ------------------------------------------------------------------------
  * Out of fds
  */
@@ -1832,10 +1924,12 @@ int main(void)
 		CASE(test_cleanup_helpers),
 		CASE(test_disabled_silent_on_hup_and_err),
 		CASE(test_disable_other_in_batch),
+		CASE(test_modify_other_in_batch_still_delivered),
 		CASE(test_fd_before_timeouts_and_fd_keeps_timeout),
 		CASE(test_invoke_callback),
 		CASE(test_closed_before_removed),
 		CASE(test_fork_echild),
+		CASE(test_fork_then_exit_from_callback),
 		CASE(test_new_dispatcher_emfile),
 		CASE(test_huge_batch),
 	};
