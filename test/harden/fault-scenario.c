@@ -33,9 +33,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <vent/aio.h>
 #include <vent/event.h>
 #include <vent/ffi.h>
 #include <vent/sources.h>
@@ -64,7 +66,7 @@ static long fa_fired(void)
 /* ---- callbacks ---------------------------------------------------------- */
 
 static int fd_cb_runs, timer_runs, sig_runs, pid_runs, wake_runs, ffi_runs;
-static int handle_runs, wtimer_runs, free_runs, cleanup_runs;
+static int handle_runs, wtimer_runs, free_runs, cleanup_runs, aio_runs;
 static long long timer_last_deadline;
 
 static int fd_cb(struct event *e, uint32_t events)
@@ -119,6 +121,15 @@ static int ffi_cb(struct event *e, uint32_t events)
 	EXPECT(vent_event_userdata(e) == &ffi_runs, "vent_event_userdata");
 	ffi_runs++;
 	return EVENTCB_CONTINUE;
+}
+
+static void aio_cb(int id, ssize_t result, void *arg)
+{
+	(void)id;
+	EXPECT(result >= 0, "aio request failed: %zd", result);
+	if (arg) /* an openat: the fd is ours */
+		close((int)result);
+	aio_runs++;
 }
 
 static void handle_cb(int watch, int fd, int events, void *opaque)
@@ -226,7 +237,7 @@ static void run_scenario(bool armed, long n)
 	int rc;
 	memset(&W, 0, sizeof(W));
 	fd_cb_runs = timer_runs = sig_runs = pid_runs = wake_runs = ffi_runs = 0;
-	handle_runs = wtimer_runs = free_runs = cleanup_runs = 0;
+	handle_runs = wtimer_runs = free_runs = cleanup_runs = aio_runs = 0;
 	timer_last_deadline = 0;
 
 	/* User-side objects first, unarmed: the test's own fds and child. */
@@ -361,6 +372,34 @@ static void run_scenario(bool armed, long n)
 	EXPECT(vent_event_set_timeout_ms(fe, 3) == 0, "vent_event_set_timeout_ms");
 	add_event(d, fe, "event_add(ffi)");
 
+	/* aio.h: the pool (eventfd + event), then requests one at a time
+	 * (the first starts a thread; a worker's open must not overlap the
+	 * fd counts of the checks). pthread_create() reports a failed
+	 * allocation as EAGAIN, which a submit passes on. */
+	struct vent_aio *aio = NULL;
+	CHECKED("vent_aio_new", (aio = vent_aio_new(d), last_err = errno), aio != NULL,
+		errno == ENOMEM, (void)0);
+	EXPECT(vent_aio_set_threads(aio, 0, 2) == 0, "vent_aio_set_threads");
+	struct stat stbuf;
+	for (int i = 0; i < 6; i++) {
+		int want = aio_runs + 1;
+		if (i % 2 == 0)
+			CHECKED("vent_aio_openat",
+				(rc = vent_aio_openat(aio, AT_FDCWD, "/dev/null", O_RDONLY | O_CLOEXEC,
+						      0, aio_cb, &aio_runs),
+				 last_err = -rc),
+				rc > 0, rc == -ENOMEM || rc == -EAGAIN, (void)0);
+		else
+			CHECKED("vent_aio_fstatat",
+				(rc = vent_aio_fstatat(aio, AT_FDCWD, "/", &stbuf, 0, aio_cb, NULL),
+				 last_err = -rc),
+				rc > 0, rc == -ENOMEM || rc == -EAGAIN, (void)0);
+		long long until = hu_now_ns() + 5000000000LL;
+		while (aio_runs < want && hu_now_ns() < until)
+			EXPECT(vent_wait(d, 10, NULL) >= 0, "vent_wait (aio)");
+		EXPECT(aio_runs == want, "aio request %d never completed", i);
+	}
+
 	/* Make every source fire, then wait until all did (5 s at most). */
 	for (int i = 0; i < NFD; i += 7) {
 		uint64_t one = 1;
@@ -398,6 +437,8 @@ static void run_scenario(bool armed, long n)
 		EXPECT(vent_wait(d, 0, NULL) >= 0, "vent_wait");
 	EXPECT(free_runs == NHANDLE + 2, "free callbacks: %d of %d", free_runs, NHANDLE + 2);
 	EXPECT(vent_event_free(fe) == 0, "vent_event_free");
+	EXPECT(vent_aio_pending(aio) == 0, "aio requests pending");
+	vent_aio_free(aio);
 	for (int i = 0; i < NFD; i += 2)
 		EXPECT(event_remove(&W.fev[i]) == 0, "event_remove");
 	int cleanups0 = cleanup_runs;

@@ -5,7 +5,7 @@
  * new_dispatcher() (timerfd, epoll, eventfd), vent_signal_init()
  * (signalfd), vent_pid_init() (pidfd), vent_wakeup_init() (eventfd), and
  * the watch.h adapter that the first vent_add_handle() / vent_add_timeout()
- * attaches (eventfd).
+ * attaches (eventfd), and vent_aio_new() (eventfd).
  *
  * For each k: the call either succeeds (using at most k fds) or reports
  * -EMFILE (NULL and errno EMFILE for new_dispatcher) and leaves the fd
@@ -22,9 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <vent/aio.h>
 #include <vent/event.h>
 #include <vent/sources.h>
 #include <vent/watch.h>
@@ -90,10 +92,11 @@ static bool usr2_blocked(void)
 	return sigismember(&cur, SIGUSR2) == 1;
 }
 
-enum path { FP_DISPATCHER, FP_SIGNAL, FP_PID, FP_WAKEUP, FP_HANDLE, FP_TIMEOUT, FP_COUNT };
+enum path { FP_DISPATCHER, FP_SIGNAL, FP_PID, FP_WAKEUP, FP_HANDLE, FP_TIMEOUT, FP_AIO, FP_COUNT };
 static const char *const names[FP_COUNT] = {
 	"new_dispatcher", "vent_signal_init", "vent_pid_init",
 	"vent_wakeup_init", "vent_add_handle (adapter)", "vent_add_timeout (adapter)",
+	"vent_aio_new",
 };
 
 struct ctx {
@@ -102,6 +105,7 @@ struct ctx {
 	pid_t child;
 	int pipefd[2];
 	int watch;
+	struct vent_aio *aio;
 };
 
 /* The create call under test. Returns 0 or -errno. */
@@ -130,9 +134,20 @@ static int create(enum path p, struct ctx *c)
 		rc = vent_add_timeout(c->d, 5, nop_timeout, NULL, count_free);
 		c->watch = rc;
 		return rc < 0 ? rc : 0;
+	case FP_AIO:
+		c->aio = vent_aio_new(c->d);
+		return c->aio ? 0 : -errno;
 	default:
 		return -EINVAL;
 	}
+}
+
+static int aio_result = 1;
+static void aio_cb(int id, ssize_t result, void *arg)
+{
+	(void)id;
+	(void)arg;
+	aio_result = (int)result;
 }
 
 /* Proves the created object works, then releases it. */
@@ -159,6 +174,18 @@ static void use_and_release(enum path p, struct ctx *c)
 		EXPECT(vent_remove_timeout(c->d, c->watch) == 0, "vent_remove_timeout");
 		EXPECT(vent_wait(c->d, 0, NULL) >= 0, "vent_wait");
 		break;
+	case FP_AIO: {
+		/* A request that opens nothing: the fd count stays exact. */
+		struct stat st;
+		aio_result = 1;
+		EXPECT(vent_aio_fstatat(c->aio, AT_FDCWD, "/", &st, 0, aio_cb, NULL) > 0,
+		       "vent_aio_fstatat");
+		for (int i = 0; i < 500 && aio_result == 1; i++)
+			EXPECT(vent_wait(c->d, 10, NULL) >= 0, "vent_wait");
+		EXPECT(aio_result == 0, "aio request: %d", aio_result);
+		vent_aio_free(c->aio);
+		break;
+	}
 	default:
 		break;
 	}
