@@ -4,6 +4,7 @@
  * million timer-only events on one dispatcher.
  *
  *   scale-bench [-f NFDS] [-t NTIMERS] [-s SEED] [-F SECONDS] [-R PERCENT]
+ *               [-S SPAN_MS]
  *
  * 1. NFDS eventfd events (default 19900: the open-file limit here is
  *    20000) added and removed in random order: the add and remove times
@@ -12,7 +13,8 @@
  *    Then all are added again, a random tenth is made readable, and
  *    exactly those must be dispatched.
  * 2. NTIMERS timer-only events (default 1e6) with random absolute
- *    deadlines, added in random order, a random half removed again; the
+ *    deadlines spread over SPAN_MS (default 1000), added in random order,
+ *    a random half removed again; the
  *    rest must fire exactly once each, never early, in non-decreasing
  *    deadline order, and no removed one may fire. Lateness is reported.
  * 3. RSS (/proc/self/statm) before, at the peak and after freeing
@@ -229,7 +231,7 @@ static int tev_cb(struct event *e, uint32_t events)
 	return EVENTCB_REMOVE;
 }
 
-static void run_timers(struct dispatcher *d, size_t n)
+static void run_timers(struct dispatcher *d, size_t n, int64_t span)
 {
 	tev = calloc(n, sizeof(*tev));
 	deadline = malloc(n * sizeof(*deadline));
@@ -241,7 +243,7 @@ static void run_timers(struct dispatcher *d, size_t n)
 	}
 	/* Deadlines in [start + lead, start + lead + span): adding must end
 	 * before the first one is due, or add time would count as lateness. */
-	const int64_t lead = 200000000 + (int64_t)n * 1000, span = 1000000000;
+	const int64_t lead = 500000000 + (int64_t)n * 2000;
 	const int64_t start = now_ns();
 	for (size_t i = 0; i < n; i++) {
 		deadline[i] = start + lead + (int64_t)(rnd() % (uint64_t)span);
@@ -266,8 +268,10 @@ static void run_timers(struct dispatcher *d, size_t n)
 		tstate[order[i]] = 1;
 	}
 	int64_t t2 = now_ns();
-	CHECK(t2 < start + lead, "adding/removing took longer than the lead time (%.3f s)",
-	      (double)(t2 - start) / 1e9);
+	if (t2 >= start + lead)
+		printf("timers: warning: adding/removing took %.3f s, longer than the lead time: "
+		       "the first timers' lateness includes it\n",
+		       (double)(t2 - start) / 1e9);
 	printf("timers: %zu timer events: add %.3f s (%.0f ns each), remove %zu %.3f s "
 	       "(%.0f ns each)\n",
 	       n, (double)(t1 - t0) / 1e9, (double)(t1 - t0) / (double)n, nrm,
@@ -302,18 +306,20 @@ int main(int argc, char **argv)
 {
 	size_t nfds = 19900, ntimers = 1000000;
 	double max_secs = 0, rss_pct = 10;
+	int64_t span_ms = 1000;
 	uint64_t seed = (uint64_t)time(NULL);
 	int opt;
-	while ((opt = getopt(argc, argv, "f:t:s:F:R:")) != -1) {
+	while ((opt = getopt(argc, argv, "f:t:s:F:R:S:")) != -1) {
 		switch (opt) {
 		case 'f': nfds = strtoull(optarg, NULL, 0); break;
 		case 't': ntimers = strtoull(optarg, NULL, 0); break;
 		case 's': seed = strtoull(optarg, NULL, 0); break;
 		case 'F': max_secs = atof(optarg); break;
 		case 'R': rss_pct = atof(optarg); break;
+		case 'S': span_ms = strtoll(optarg, NULL, 0); break;
 		default:
 			fprintf(stderr, "usage: %s [-f NFDS] [-t NTIMERS] [-s SEED] "
-					"[-F MAX_FD_SECONDS] [-R RSS_PERCENT]\n", argv[0]);
+					"[-F MAX_FD_SECONDS] [-R RSS_PERCENT] [-S SPAN_MS]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -339,14 +345,14 @@ int main(int argc, char **argv)
 	}
 	run_fds(d, nfds, max_secs);
 	long rss_fd = rss_kib();
-	run_timers(d, ntimers);
+	run_timers(d, ntimers, span_ms * 1000000);
 	long rss_peak = rss_kib();
 	free_dispatcher(d);
 	malloc_trim(0);
 	long rss1 = rss_kib();
 	long grown = rss_peak - rss0, left = rss1 - rss0;
-	printf("rss:    baseline %ld KiB, after fds %ld KiB, peak %ld KiB, after free %ld KiB "
-	       "(%+ld KiB, %.1f%% of the peak growth)\n",
+	printf("rss:    baseline %ld KiB, after the fds %ld KiB, after the timers (dispatcher not "
+	       "yet freed) %ld KiB, after free_dispatcher %ld KiB (%+ld KiB, %.1f%% of the growth)\n",
 	       rss0, rss_fd, rss_peak, rss1, left,
 	       grown > 0 ? 100.0 * (double)left / (double)grown : 0.0);
 	if (UNDER_ASAN)
