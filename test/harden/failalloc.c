@@ -15,7 +15,8 @@
  * functions below (looked up with dlsym(), so the scenario also runs, with
  * nothing injected, without the interposer):
  *
- *   failalloc_arm(n)     count allocations from now on; the nth fails
+ *   failalloc_arm(n)     count the calling thread's allocations from now on
+ *                        (other threads are never failed); the nth fails
  *                        (ENOMEM, NULL), every other one succeeds
  *   failalloc_disarm()   stop counting; returns how many failures fired
  *   failalloc_fired()    failures injected since the last arm
@@ -29,11 +30,12 @@
  *                        allocation (its index) and, for the failing one, a
  *                        backtrace (backtrace_symbols_fd, no allocation)
  *
- * The counters are atomics; the failing index is exact even with threads.
+ * The counters are atomics.
  */
 #include <dlfcn.h>
 #include <errno.h>
 #include <execinfo.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -54,6 +56,10 @@ static int (*real_posix_memalign)(void **, size_t, size_t);
 static void *(*real_memalign)(size_t, size_t);
 
 static atomic_bool armed;
+/* Only the thread that armed counts: other threads' allocations (a
+ * sanitizer runtime setting up a new thread, say) are not the library's
+ * API calls, and the index of the failing one stays deterministic. */
+static _Atomic(pthread_t) armed_by;
 static atomic_long target;
 static atomic_long counted;
 static atomic_long fired;
@@ -121,7 +127,7 @@ static void put_num(int fd, long v)
 bool failalloc__should_fail(const char *what);
 bool failalloc__should_fail(const char *what)
 {
-	if (!atomic_load(&armed))
+	if (!atomic_load(&armed) || !pthread_equal(pthread_self(), atomic_load(&armed_by)))
 		return false;
 	long n = atomic_fetch_add(&counted, 1) + 1;
 	bool fail = n == atomic_load(&target);
@@ -257,6 +263,7 @@ EXPORT void failalloc_arm(long n)
 	atomic_store(&counted, 0);
 	atomic_store(&fired, 0);
 	atomic_store(&target, n);
+	atomic_store(&armed_by, pthread_self());
 	atomic_store(&armed, true);
 }
 
