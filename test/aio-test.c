@@ -770,6 +770,61 @@ static void test_aio_callbacks_on_loop_thread(void **state)
 	free_dispatcher(dsp);
 }
 
+/* Pool threads block every signal: a process-directed signal that the loop
+ * thread blocks stays pending (a signalfd source would read it) instead of
+ * running a handler on a pool thread. */
+static volatile sig_atomic_t usr1_tid;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	usr1_tid = (sig_atomic_t)gettid();
+}
+
+static void test_aio_threads_block_signals(void **state)
+{
+	struct dispatcher *dsp = new_dispatcher(CLOCK_MONOTONIC);
+	struct vent_aio *aio = vent_aio_new(dsp);
+	struct sigaction sa = { .sa_handler = on_usr1 }, old_sa;
+	struct rec r[4] = { { 0 } };
+	sigset_t usr1, old, pending;
+	const char *fifo;
+	int wfd;
+
+	(void)state;
+	usr1_tid = 0;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	assert_int_equal(sigaction(SIGUSR1, &sa, &old_sa), 0);
+	/* threads started while the loop thread lets SIGUSR1 through */
+	fifo = make_fifo("signals.fifo");
+	assert_int_equal(vent_aio_set_threads(aio, 4, 4), 0);
+	for (int i = 0; i < 4; i++)
+		assert_true(vent_aio_openat(aio, AT_FDCWD, fifo, O_RDONLY | O_CLOEXEC, 0, on_done,
+					    &r[i]) > 0);
+	wait_openat_blocked(4);
+	assert_int_equal(pthread_sigmask(SIG_BLOCK, &usr1, &old), 0);
+	assert_int_equal(kill(getpid(), SIGUSR1), 0);
+	sleep_ms(50);
+	/* nobody took it: pending for the process */
+	assert_int_equal(usr1_tid, 0);
+	assert_int_equal(sigpending(&pending), 0);
+	assert_true(sigismember(&pending, SIGUSR1));
+	/* the loop thread's own mask is as it was around the submits */
+	assert_int_equal(pthread_sigmask(SIG_SETMASK, &old, NULL), 0);
+	assert_int_equal(usr1_tid, main_tid);
+	wfd = open_fifo_writer(fifo);
+	wait_count(dsp, 4);
+	for (int i = 0; i < 4; i++) {
+		assert_true(r[i].result >= 0);
+		close((int)r[i].result);
+	}
+	close(wfd);
+	assert_int_equal(sigaction(SIGUSR1, &old_sa, NULL), 0);
+	vent_aio_free(aio);
+	free_dispatcher(dsp);
+}
+
 /* Pool of 1 blocked on a FIFO open, 100 reads queued behind it. */
 static void test_aio_cancel_semantics(void **state)
 {
@@ -1291,6 +1346,7 @@ int main(int argc, char **argv)
 	};
 	const struct CMUnitTest threads[] = {
 		ACASE(test_aio_callbacks_on_loop_thread),
+		ACASE(test_aio_threads_block_signals),
 		ACASE(test_aio_cancel_semantics),
 		ACASE(test_aio_free_with_10k_pending),
 		ACASE(test_aio_pool_growth_and_retirement),
