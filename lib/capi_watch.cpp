@@ -23,12 +23,25 @@ template <class F> int with_adapter(struct dispatcher *dsp, bool create, F &&bod
 	if (!dsp)
 		return -EINVAL;
 	return guard([&] {
-		std::shared_ptr<WatchAdapter> ad = WatchAdapter::get(dsp, create);
+		bool created = false;
+		std::shared_ptr<WatchAdapter> ad = WatchAdapter::get(dsp, create, &created);
 		if (!ad)
 			return -ENOENT;
 		if (ad->forked())
 			return -ECHILD;
-		return body(*ad);
+		// An add that attached the adapter and then failed detaches it
+		// again: a failed call leaves no fd and no event behind.
+		int rc;
+		try {
+			rc = body(*ad);
+		} catch (...) {
+			if (created)
+				ad->abandon();
+			throw;
+		}
+		if (rc < 0 && created)
+			ad->abandon();
+		return rc;
 	});
 }
 

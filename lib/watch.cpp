@@ -121,7 +121,7 @@ WatchAdapter::WatchAdapter(struct dispatcher *dsp)
 // may already be gone.
 WatchAdapter::~WatchAdapter() = default;
 
-std::shared_ptr<WatchAdapter> WatchAdapter::get(struct dispatcher *dsp, bool create)
+std::shared_ptr<WatchAdapter> WatchAdapter::get(struct dispatcher *dsp, bool create, bool *created)
 {
 	Registry &r = registry();
 	std::lock_guard<std::mutex> g(r.mu);
@@ -141,7 +141,38 @@ std::shared_ptr<WatchAdapter> WatchAdapter::get(struct dispatcher *dsp, bool cre
 		r.map.erase(pos);
 		throw;
 	}
+	if (created)
+		*created = true;
 	return ad;
+}
+
+/*
+ * A failed first add must leave the dispatcher as it found it: no control
+ * event, no eventfd. Another thread may have found the adapter in the map
+ * since get() published it; if it added a watch, the adapter stays.
+ */
+void WatchAdapter::abandon() noexcept
+{
+	std::shared_ptr<CoreObj> ctl;
+	{
+		Registry &r = registry();
+		std::lock_guard<std::mutex> g(r.mu);
+		Lock l(mu_);
+		if (detached_ || !handles_.empty() || !timers_.empty() || !ctl_)
+			return;
+		auto it = r.map.find(dsp_);
+		if (it != r.map.end() && it->second.get() == this)
+			r.map.erase(it);
+		// Adds racing with us now fail with -EBUSY, as after a cleanup.
+		detached_ = true;
+		ctl = std::move(ctl_);
+	}
+	// Nothing else was ever registered: the queue holds nothing for the
+	// core, and the control callback has not run with anything to do.
+	event_remove(&ctl->ce.ev);
+	ctl->in_core = false;
+	ctl->ad_ref.reset();
+	ctl->core_ref.reset();
 }
 
 // Registers the control eventfd. This is the one dispatcher call made on the

@@ -113,8 +113,14 @@ public:
 	WatchAdapter &operator=(const WatchAdapter &) = delete;
 
 	// The adapter attached to @dsp; with @create, attaches one if there is
-	// none (throws on failure). nullptr if none and !@create.
-	static std::shared_ptr<WatchAdapter> get(struct dispatcher *dsp, bool create);
+	// none (throws on failure; *@created says whether this call did).
+	// nullptr if none and !@create.
+	static std::shared_ptr<WatchAdapter> get(struct dispatcher *dsp, bool create,
+						 bool *created = nullptr);
+	// Undoes the attach of an adapter that get() just created for an add
+	// that then failed, unless a watch was added to it meanwhile. Must run
+	// in the call that attached it (the dispatcher's thread).
+	void abandon() noexcept;
 
 	bool forked() const noexcept { return fork_.forked(); }
 
