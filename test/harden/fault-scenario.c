@@ -195,13 +195,8 @@ static void count_cleanup(struct event *e)
 	} while (0)
 
 static int last_err;
-/*
- * Fds a failed call may leave: 0, except for the first watch.h add, which
- * attaches the dispatcher's watch adapter (an eventfd) before the watch
- * itself is allocated. The adapter stays attached when the add fails (the
- * retry reuses it, free_dispatcher() releases it): see watch.h.
- */
-static int fd_slack;
+/* Fds a failed call may leave behind: none. */
+static const int fd_slack = 0;
 /* Counting fds costs a /proc scan: skipped for the bulk event_add() and
  * event_mod_timeout() calls, which open nothing (the final count covers
  * them). */
@@ -293,8 +288,18 @@ static void run_scenario(bool armed, long n)
 	 * allocation). A failure there cannot be reported to the caller and
 	 * must not lose the watch: the callback counts below check that. */
 	int hid[NHANDLE + 1], tid;
-	fd_slack = 1;
 	int fds_before_watch = hu_count_fds();
+	/* A first add that fails without an allocation failure (a regular
+	 * file) attaches nothing either. */
+	int regfd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	EXPECT(regfd >= 0, "open /proc/self/stat");
+	long f0 = fa_fired();
+	rc = vent_add_handle(d, regfd, VENT_HANDLE_READABLE, handle_cb, NULL, NULL);
+	close(regfd);
+	EXPECT(rc == -EPERM || (rc == -ENOMEM && fa_fired() > f0),
+	       "vent_add_handle(regular file): %d", rc);
+	EXPECT(hu_count_fds() == fds_before_watch, "a failed first vent_add_handle left %d fd(s)",
+	       hu_count_fds() - fds_before_watch);
 	for (int i = 0; i <= NHANDLE; i++) {
 		int fd = W.hpipe[i < NHANDLE ? i : 0][0];
 		int events = i < NHANDLE ? VENT_HANDLE_READABLE : VENT_HANDLE_HANGUP;
@@ -305,7 +310,6 @@ static void run_scenario(bool armed, long n)
 			rc > 0, rc == -ENOMEM && free_runs == frees0, (void)0);
 		W.hflag[i] = 1;
 		hid[i] = rc;
-		fd_slack = 0;
 	}
 	EXPECT(hu_count_fds() == fds_before_watch + 1, "watch adapter: %d fds, want 1",
 	       hu_count_fds() - fds_before_watch);
