@@ -31,7 +31,7 @@
  * - Threads start on demand (when a request is queued and no thread is
  *   idle), up to the maximum, and a thread idle for 2 seconds exits while
  *   more than the minimum are running. The defaults are 1..4.
- * - Memory: one allocation per request, about 100 bytes plus the copied
+ * - Memory: one allocation per request, about 120 bytes plus the copied
  *   path(s), and 8 bytes of id table per request outstanding (the table
  *   grows to the peak number of requests in flight and stays there). There
  *   is no limit on queued requests besides memory.
