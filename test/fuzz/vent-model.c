@@ -534,7 +534,9 @@ static int on_event(struct event *evt, uint32_t events)
 		M.last_seq = s->seq;
 		if (M.st) {
 			M.st->timeouts++;
-			uint64_t late = (uint64_t)(t - s->deadline);
+			/* Unsigned: an absolute deadline far in the past is
+			 * clamped to INT64_MIN, and t - INT64_MIN overflows. */
+			uint64_t late = (uint64_t)t - (uint64_t)s->deadline;
 			M.st->late_sum_ns += late;
 			M.st->late_count++;
 			if (late > M.st->late_max_ns)
