@@ -491,7 +491,10 @@ void Dispatcher::rebuild_epoll() noexcept
 			    slots_[slot].evt->fd == tfd && fstat(tfd, &st) == 0 && st.st_ino == ino) {
 				ev.events = data_mask(slots_[slot].evt);
 				ev.data.u64 = data;
-				epoll_ctl(fresh.get(), EPOLL_CTL_ADD, tfd, &ev);
+				// ENOSPC/ENOMEM: keep the old set (and the
+				// orphan) rather than lose a live event.
+				if (epoll_ctl(fresh.get(), EPOLL_CTL_ADD, tfd, &ev) < 0)
+					return;
 			}
 		}
 		size_t used = static_cast<size_t>(nl - buf) + 1;
