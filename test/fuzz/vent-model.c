@@ -58,6 +58,7 @@ struct slot {
 	int placeholder; /* /dev/null parked on the closed number, or -1 */
 	uint32_t mask;   /* EPOLLIN or 0 as last applied */
 	bool armed;
+	bool future;      /* the deadline was ahead when armed (lateness stats) */
 	int64_t deadline; /* exact, from evt->tmo after add/mod_timeout */
 	uint64_t seq;     /* arm order, for tie-breaking */
 };
@@ -344,6 +345,7 @@ static void record_deadline(int i, bool timed, int64_t lower)
 		fail("slot %d: deadline %lld earlier than requested %lld", i, (long long)dl,
 		     (long long)lower);
 	s->armed = true;
+	s->future = dl > now_ns();
 	s->deadline = dl;
 	s->seq = ++M.arm_seq;
 }
@@ -532,11 +534,13 @@ static int on_event(struct event *evt, uint32_t events)
 		M.seen_timeout = true;
 		M.last_deadline = s->deadline;
 		M.last_seq = s->seq;
-		if (M.st) {
+		/* Only deadlines that were ahead when armed: a past absolute
+		 * one (possibly INT64_MIN) says nothing about lateness, and
+		 * t - deadline would overflow. */
+		if (M.st)
 			M.st->timeouts++;
-			/* Unsigned: an absolute deadline far in the past is
-			 * clamped to INT64_MIN, and t - INT64_MIN overflows. */
-			uint64_t late = (uint64_t)t - (uint64_t)s->deadline;
+		if (M.st && s->future) {
+			uint64_t late = (uint64_t)(t - s->deadline);
 			M.st->late_sum_ns += late;
 			M.st->late_count++;
 			if (late > M.st->late_max_ns)
