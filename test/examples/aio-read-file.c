@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* example: read-file.c */
+/* example: aio-read-file.c */
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
