@@ -507,7 +507,8 @@ static inline struct timer_event vent__timer_init(struct event e, timer_cb fn, v
  *
  * Return: the number of callbacks run (0 when the bound expired); -EINVAL if
  * @dsp is NULL or @timeout_ms < -1; -EINTR if a signal interrupted the wait;
- * -EBUSY from a callback or during teardown; -ECHILD in a forked child.
+ * -EBUSY from a callback or during teardown; -ECHILD in a forked child;
+ * other epoll_pwait(2) errors as -errno.
  */
 int vent_wait(struct dispatcher *dsp, int timeout_ms, const sigset_t *sigmask) VENT_NOEXCEPT;
 

@@ -97,9 +97,9 @@ static inline void vent__libvirt_noop(int timer, void *opaque) VENT_NOEXCEPT
  * long as libvirt may use it (until the last connection is closed and its
  * callbacks deregistered).
  *
- * Return: 0; -EINVAL if @dsp is NULL; -ENOMEM, -EMFILE when out of memory or
- * fds; -EBUSY while @dsp is being cleaned or freed; -ECHILD in a forked
- * child.
+ * Return: 0; -EINVAL if @dsp is NULL; -ENOMEM, -EMFILE, -ENFILE, -ENOSPC
+ * when out of memory, fds or epoll watches; -EBUSY while @dsp is being
+ * cleaned or freed; -ECHILD in a forked child.
  */
 static inline int vent_libvirt_register(struct dispatcher *dsp) VENT_NOEXCEPT
 {

@@ -116,9 +116,9 @@ typedef void (*vent_free_cb)(void *opaque);
  * -EINVAL if @dsp or @cb is NULL, @fd < 0 or @events has bits other than
  * VENT_HANDLE_*; -EBADF if @fd is not an open fd; -EPERM if @fd cannot be
  * watched (a regular file or a directory); -ENOSPC when the ids are
- * exhausted; -ENOMEM, -EMFILE when out of memory or fds (first call on a
- * dispatcher); -EBUSY while the dispatcher is being cleaned or freed;
- * -ECHILD in a forked child.
+ * exhausted; -ENOMEM, -EMFILE, -ENFILE, -ENOSPC when out of memory, fds or
+ * epoll watches (first call on a dispatcher); -EBUSY while the dispatcher
+ * is being cleaned or freed; -ECHILD in a forked child.
  */
 int vent_add_handle(struct dispatcher *dsp, int fd, int events, vent_handle_cb cb,
 		    void *opaque, vent_free_cb ff) VENT_NOEXCEPT;
@@ -176,9 +176,9 @@ int vent_remove_handle(struct dispatcher *dsp, int watch) VENT_NOEXCEPT;
  *
  * Return: the timer id (> 0, never reused while the dispatcher lives);
  * -EINVAL if @dsp or @cb is NULL or @interval_ms < -1; -ENOSPC when the
- * ids are exhausted; -ENOMEM, -EMFILE when out of memory or fds (first call
- * on a dispatcher); -EBUSY while the dispatcher is being cleaned or freed;
- * -ECHILD in a forked child.
+ * ids are exhausted; -ENOMEM, -EMFILE, -ENFILE, -ENOSPC when out of memory,
+ * fds or epoll watches (first call on a dispatcher); -EBUSY while the
+ * dispatcher is being cleaned or freed; -ECHILD in a forked child.
  */
 int vent_add_timeout(struct dispatcher *dsp, int interval_ms, vent_timeout_cb cb, void *opaque,
 		     vent_free_cb ff) VENT_NOEXCEPT;
