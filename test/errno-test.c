@@ -56,7 +56,7 @@
  *  event_wait         EINTR    dispatcher-test: sigmask case
  *                     EINVAL, EBUSY, ECHILD   dispatcher-test
  *                     other epoll_pwait errors   errno-test sys: wait_epoll_error
- *                     (vent_wait() passes them on too, undocumented: note 3)
+ *                     (vent_wait() too: errno-test sys: wait_epoll_error)
  *  event_loop         EINTR, EBUSY, ECHILD: dispatcher-test; err_handler's
  *                     code: errno-test sys: wait_epoll_error
  *  _call_timer_cb     EINVAL   dispatcher-test: null args
@@ -89,13 +89,14 @@
  * watch.h
  *  vent_add_handle    EINVAL   watch-test (NULLs, fd < 0, bad bits)
  *                     EBADF, EPERM   watch-test
- *                     ENOSPC   -  ids exhausted: unreachable (note 1); the
- *                              same code from epoll on the first call:
- *                              errno-test sys: watch_attach_errors (note 4)
+ *                     ENOSPC   -  ids exhausted: unreachable (note 1);
+ *                              from epoll (first call): errno-test sys:
+ *                              watch_attach_errors
  *                     ENOMEM   harden/fault-scenario (heap); errno-test sys:
  *                              watch_attach_errors (kernel)
  *                     EMFILE   harden/fd-scenario; errno-test sys:
- *                              watch_attach_errors (also ENFILE, note 4)
+ *                              watch_attach_errors
+ *                     ENFILE   errno-test sys: watch_attach_errors
  *                     EBUSY    errno-test: watch_busy_in_teardown
  *                     ECHILD   watch-test: fork case
  *  vent_add_timeout   as vent_add_handle (EINVAL: watch-test, < -1)
@@ -105,7 +106,8 @@
  *                     ENOMEM   -  unreachable (note 2)
  * libvirt.h
  *  vent_libvirt_register  EINVAL, EBUSY, ECHILD   errno-libvirt
- *                     EMFILE, ENOMEM   errno-libvirt sys
+ *                     EMFILE, ENOMEM   errno-libvirt sys (ENFILE, ENOSPC:
+ *                              the same path, see watch_attach_errors)
  * ffi.h
  *  vent_event_new     EINVAL   ffi-test; ENOMEM harden/fault-scenario
  *  vent_event_free    ECHILD   ffi-test
@@ -131,13 +133,9 @@
  * can make 2^31 registrations in its time budget.
  * Note 2: update and remove never allocate (noexcept, no container growth):
  * -ENOMEM cannot happen; the headers could drop it.
- * Note 3: vent_wait() returns epoll_pwait() errors as -errno like
- * event_wait(), but its kernel-doc does not say so.
- * Note 4: ENFILE from the adapter's eventfd and ENOSPC from its event_add()
- * are returned by the first vent_add_handle()/vent_add_timeout() (and
- * vent_libvirt_register()), but the headers list only ENOMEM and EMFILE.
- * Watch fds themselves reach epoll later, on the loop thread: if that
- * event_add() fails with anything but ENOMEM, the watch stays silent.
+ * Note 3: watch fds themselves reach epoll later, on the loop thread: if
+ * that event_add() fails with anything but ENOMEM (ENOSPC, say), the watch
+ * stays registered but silent, and nobody is told.
  */
 #include <dlfcn.h>
 #include <signal.h>
