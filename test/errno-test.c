@@ -120,7 +120,7 @@
  *                     EMFILE, ENFILE   errno-test sys: aio_new_errors
  *                     event_add's codes   errno-test sys: aio_new_errors (ENOSPC)
  *  vent_aio_set_threads, vent_aio_fd, vent_aio_poll, vent_aio_cancel and the
- *  14 submit calls: EINVAL (each NULL argument), EBUSY, ENOENT, ECHILD,
+ *  12 submit calls: EINVAL (each NULL argument), EBUSY, ENOENT, ECHILD,
  *  EAGAIN  aio-test; ENOMEM aio-test faults
  * ts-util.h / tv-util.h
  *  ts_search / ts_insert, tv_*  -1   ts-util-test
