@@ -136,7 +136,7 @@ int vent_add_handle(struct dispatcher *dsp, int fd, int events, vent_handle_cb c
  *
  * Return: 0; -EINVAL if @dsp is NULL or @events has bits other than
  * VENT_HANDLE_*; -ENOENT if @watch is not a registered handle watch (then
- * nothing changes); -ENOMEM when out of memory; -ECHILD in a forked child.
+ * nothing changes); -ECHILD in a forked child. Never allocates.
  */
 int vent_update_handle(struct dispatcher *dsp, int watch, int events) VENT_NOEXCEPT;
 
@@ -155,8 +155,8 @@ int vent_update_handle(struct dispatcher *dsp, int watch, int events) VENT_NOEXC
  * callback, including the watch's own.
  *
  * Return: 0; -EINVAL if @dsp is NULL; -ENOENT if @watch is not a registered
- * handle watch (unknown, or already removed); -ENOMEM when out of memory;
- * -ECHILD in a forked child.
+ * handle watch (unknown, or already removed); -ECHILD in a forked child.
+ * Never allocates.
  */
 int vent_remove_handle(struct dispatcher *dsp, int watch) VENT_NOEXCEPT;
 
@@ -196,8 +196,8 @@ int vent_add_timeout(struct dispatcher *dsp, int interval_ms, vent_timeout_cb cb
  * also from a callback.
  *
  * Return: 0; -EINVAL if @dsp is NULL or @interval_ms < -1; -ENOENT if
- * @timer is not a registered timeout (then nothing changes); -ENOMEM when
- * out of memory; -ECHILD in a forked child.
+ * @timer is not a registered timeout (then nothing changes); -ECHILD in a
+ * forked child. Never allocates.
  */
 int vent_update_timeout(struct dispatcher *dsp, int timer, int interval_ms) VENT_NOEXCEPT;
 
@@ -209,13 +209,12 @@ int vent_update_timeout(struct dispatcher *dsp, int timer, int interval_ms) VENT
  * Once it returns, the callback is not started again (a call already under
  * way on the loop thread when the remove comes from another thread still
  * completes). The free callback runs later on the loop thread, after that
- * call returned; never
- * inside this call. Any thread, also from a callback, including the
- * timer's own.
+ * call returned; never inside this call. Any thread, also from a callback,
+ * including the timer's own.
  *
  * Return: 0; -EINVAL if @dsp is NULL; -ENOENT if @timer is not a
- * registered timeout (unknown, or already removed); -ENOMEM when out of
- * memory; -ECHILD in a forked child.
+ * registered timeout (unknown, or already removed); -ECHILD in a forked
+ * child. Never allocates.
  */
 int vent_remove_timeout(struct dispatcher *dsp, int timer) VENT_NOEXCEPT;
 
