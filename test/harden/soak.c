@@ -3,7 +3,7 @@
  * soak.c - a long random-operation run against the reference model of
  * test/fuzz/vent-model.c (issue 7, part 4).
  *
- * For VENT_SOAK_SECONDS (default 60) it feeds pseudo-random bytes
+ * For VENT_SOAK_SECONDS (else the first argument, else 60) it feeds pseudo-random bytes
  * (VENT_SOAK_SEED, default from the clock; printed) to the model in chunks:
  * each chunk is one vm_run() of VENT_SOAK_CHUNK bytes (default 4000) with
  * blocking waits of up to 5 ms, which checks every callback, cleanup and
@@ -132,9 +132,11 @@ static long env_long(const char *name, long def)
 	return s && *s ? strtol(s, NULL, 0) : def;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-	const long secs = env_long("VENT_SOAK_SECONDS", 60);
+	/* The environment wins over the argument, so that CI can lengthen the
+	 * registered test: VENT_SOAK_SECONDS=600 meson test --suite soak. */
+	const long secs = env_long("VENT_SOAK_SECONDS", argc > 1 ? strtol(argv[1], NULL, 0) : 60);
 	const long chunk = env_long("VENT_SOAK_CHUNK", 4000);
 	const bool strict = env_long("VENT_SOAK_STRICT", 0) != 0;
 	uint64_t seed = (uint64_t)env_long("VENT_SOAK_SEED", 0);
