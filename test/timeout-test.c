@@ -432,6 +432,122 @@ static void test_deadline_order_and_ties(void **state)
 	assert_int_equal(g_early, 0);
 }
 
+/*
+ * A deadline moved later is applied lazily (the heap entry stays at the old
+ * deadline until that comes up). Nothing may show: no callback at the old
+ * deadline, and the arming order of equal deadlines is that of the
+ * event_mod_timeout() calls.
+ */
+static void test_push_later_keeps_arming_order(void **state)
+{
+	struct dispatcher *d = mkdsp(CLOCK_MONOTONIC);
+	static struct tt c, a, b, e, f;
+	int64_t base = mono_ns() + 40 * NS_PER_MS;
+	int64_t d1 = base, d2 = base + 60 * NS_PER_MS;
+
+	(void)state;
+	tt_init(&c, -1, 0);
+	tt_init(&a, -1, 0);
+	tt_init(&b, -1, 0);
+	tt_init(&e, -1, 0);
+	tt_init(&f, -1, 0);
+	c.idx = 1, a.idx = 2, b.idx = 3, e.idx = 4, f.idx = 5;
+	assert_int_equal(tt_add(d, &a, d1 / NS_PER_S, d1 % NS_PER_S, 1), 0);
+	assert_int_equal(tt_add(d, &e, d1 / NS_PER_S, d1 % NS_PER_S, 1), 0);
+	assert_int_equal(tt_add(d, &f, d2 / NS_PER_S, d2 % NS_PER_S, 1), 0);
+	assert_int_equal(tt_add(d, &c, d2 / NS_PER_S, d2 % NS_PER_S, 1), 0);
+	/* Later (lazy): a after c, e twice (its last arm comes after b's). */
+	assert_int_equal(tt_mod(&a, d2 / NS_PER_S, d2 % NS_PER_S), 0);
+	assert_int_equal(tt_mod(&e, (d2 - NS_PER_MS) / NS_PER_S, (d2 - NS_PER_MS) % NS_PER_S), 0);
+	assert_int_equal(tt_add(d, &b, d2 / NS_PER_S, d2 % NS_PER_S, 1), 0);
+	assert_int_equal(tt_mod(&e, d2 / NS_PER_S, d2 % NS_PER_S), 0);
+	/* f: later (lazy), then earlier than its old deadline: re-queued
+	 * exactly, and fires first. */
+	int64_t fl = d2 + 100 * NS_PER_MS, fe = d1 + 10 * NS_PER_MS;
+	assert_int_equal(tt_mod(&f, fl / NS_PER_S, fl % NS_PER_S), 0);
+	assert_int_equal(tt_mod(&f, fe / NS_PER_S, fe % NS_PER_S), 0);
+
+	/* The old deadline d1 passes: nothing fires (f is due at fe). */
+	while (mono_ns() < d1 + 5 * NS_PER_MS)
+		sleep_ms(2);
+	int64_t give_up = mono_ns() + 10 * NS_PER_S * (int64_t)slowdown();
+	while (f.calls == 0 && mono_ns() < give_up)
+		assert_true(vent_wait(d, 1000, NULL) >= 0);
+	assert_int_equal(f.calls, 1);
+	assert_int_equal(c.calls + a.calls + b.calls + e.calls, 0);
+
+	/* All four at d2, in one wait once due: c, a, b, e. */
+	while (mono_ns() < d2)
+		sleep_ms(2);
+	assert_int_equal(vent_wait(d, 5000, NULL), 4);
+	assert_int_equal(c.calls, 1);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(e.calls, 1);
+	assert_true(c.order < a.order);
+	assert_true(a.order < b.order);
+	assert_true(b.order < e.order);
+	assert_int_equal(g_early, 0);
+	free_dispatcher(d);
+}
+
+/*
+ * Many timeouts pushed later, whose old deadlines all pass at once: an fd
+ * event is still served in the first wait, no timeout fires, and once the
+ * old deadlines are worked off nothing is left due.
+ */
+static int later_fd_calls;
+
+static int later_fd_cb(struct event *evt, uint32_t events)
+{
+	char c;
+
+	(void)events;
+	later_fd_calls++;
+	assert_int_equal(read(evt->fd, &c, 1), 1);
+	return EVENTCB_CONTINUE;
+}
+
+static void test_push_later_cohort_no_starvation(void **state)
+{
+	const int n = (int)scaled(20000, 3000);
+	struct dispatcher *d = mkdsp(CLOCK_MONOTONIC);
+	struct tt *t = calloc((size_t)n, sizeof(*t));
+	int p[2];
+
+	(void)state;
+	assert_non_null(t);
+	assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	struct event rd = EVENT_ON_STACK(later_fd_cb, p[0], EPOLLIN);
+	int64_t d1 = mono_ns() + 20 * NS_PER_MS, d2 = d1 + 3600 * NS_PER_S;
+	for (int i = 0; i < n; i++) {
+		tt_init(&t[i], -1, 0);
+		assert_int_equal(tt_add(d, &t[i], d1 / NS_PER_S, d1 % NS_PER_S, 1), 0);
+	}
+	for (int i = 0; i < n; i++)
+		assert_int_equal(tt_mod(&t[i], d2 / NS_PER_S, d2 % NS_PER_S), 0);
+	assert_int_equal(event_add(d, &rd), 0);
+	while (mono_ns() < d1 + 5 * NS_PER_MS)
+		sleep_ms(2);
+	assert_int_equal(write(p[1], "x", 1), 1);
+	later_fd_calls = 0;
+	/* The first wait serves the fd; the old deadlines are worked off over
+	 * a few waits (at most the per-wait budget each); no timeout runs. */
+	assert_int_equal(vent_wait(d, 1000, NULL), 1);
+	assert_int_equal(later_fd_calls, 1);
+	for (int i = 0; i < n / 1024 + 2; i++)
+		assert_true(vent_wait(d, 0, NULL) >= 0);
+	assert_int_equal(g_calls, 0);
+	/* Nothing is left due: a bounded wait now blocks for its full time. */
+	int64_t t0 = mono_ns();
+	assert_int_equal(vent_wait(d, 30, NULL), 0);
+	assert_true(mono_ns() - t0 >= 25 * NS_PER_MS);
+	free_dispatcher(d);
+	free(t);
+	close(p[0]);
+	close(p[1]);
+}
+
 /* ------------------------------------------------------------------------
  * Past deadlines, re-arming from callbacks
  */
@@ -865,6 +981,8 @@ int main(void)
 		CASE(test_no_early_firing_realtime),
 		CASE(test_no_early_firing_boottime),
 		CASE(test_deadline_order_and_ties),
+		CASE(test_push_later_keeps_arming_order),
+		CASE(test_push_later_cohort_no_starvation),
 		CASE(test_past_deadline_no_livelock),
 		CASE(test_mod_timeout_from_callbacks),
 		CASE(test_push_later_costs_no_settime),
