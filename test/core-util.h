@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "fd-util.h"
+
 #define NS_PER_MS 1000000LL
 #define NS_PER_S 1000000000LL
 
@@ -75,21 +77,6 @@ static inline int case_teardown(void **state)
 }
 
 #define CASE(f) cmocka_unit_test_setup_teardown(f, case_setup, case_teardown)
-
-static inline int fd_count(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1; /* the DIR's own fd */
-}
 
 static inline int64_t clock_ns(clockid_t clk)
 {

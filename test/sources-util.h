@@ -18,6 +18,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "fd-util.h"
+
 /* Seconds every case may take before SIGALRM kills the program. */
 #ifndef CASE_TIMEOUT_S
 #define CASE_TIMEOUT_S 20
@@ -33,21 +35,6 @@ static inline unsigned slowdown(void)
 	if (getenv("ASAN_OPTIONS"))
 		return 3;
 	return 1;
-}
-
-static inline int fd_count(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1; /* the DIR's own fd */
 }
 
 static inline int64_t now_ns(void)
