@@ -141,37 +141,6 @@ static int efd_readable(struct dispatcher *d)
 }
 
 /* ------------------------------------------------------------------------
- * Layout and constants (API.md §1.1, §6)
- */
-
-static void test_layout_and_constants(void **state)
-{
-	(void)state;
-	assert_int_equal(sizeof(struct event), 64);
-	assert_int_equal(offsetof(struct event, ep), 0);
-	assert_int_equal(offsetof(struct event, fd), 12);
-	assert_int_equal(offsetof(struct event, reason), 16);
-	assert_int_equal(offsetof(struct event, flags), 18);
-	assert_int_equal(offsetof(struct event, dsp), 24);
-	assert_int_equal(offsetof(struct event, tmo), 32);
-	assert_int_equal(offsetof(struct event, callback), 48);
-	assert_int_equal(offsetof(struct event, cleanup), 56);
-	assert_int_equal(REASON_EVENT_OCCURED, 0);
-	assert_int_equal(REASON_TIMEOUT, 1);
-	assert_int_equal(__MAX_CALLBACK_REASON, 2);
-	assert_int_equal(EVENTCB_CONTINUE, 0);
-	assert_int_equal(EVENTCB_REMOVE, 1);
-	assert_int_equal(EVENTCB_CLEANUP, 2);
-	assert_int_equal(TMO_ABS, 1);
-	assert_int_equal(__EV_REMOVE, 256);
-	assert_int_equal(__EV_CLEANUP, 512);
-	assert_int_equal(ELOOP_CONTINUE, 0);
-	assert_int_equal(ELOOP_QUIT, 1);
-	assert_string_equal(reason_str[REASON_EVENT_OCCURED], "event occured");
-	assert_string_equal(reason_str[REASON_TIMEOUT], "timeout");
-}
-
-/* ------------------------------------------------------------------------
  * Dispatchers
  */
 
@@ -1897,7 +1866,6 @@ static void test_huge_batch(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		CASE(test_layout_and_constants),
 		CASE(test_new_dispatcher_clocks),
 		CASE(test_new_dispatcher_alarm_clock_eperm),
 		CASE(test_null_arguments),
