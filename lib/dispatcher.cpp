@@ -98,6 +98,40 @@ int64_t Dispatcher::now() const noexcept
 	return static_cast<int64_t>(ts.tv_sec) * kNsPerSec + ts.tv_nsec;
 }
 
+/*
+ * The deadline of a timeout given as @tmo, in nanoseconds and as the
+ * timespec written back to evt->tmo. A relative value is added to a fresh
+ * clock read, so that no timeout fires early. Common relative values (whole
+ * seconds below 2^31, tv_nsec normalised) take a path without 128-bit
+ * arithmetic or division: an arm or re-arm is otherwise short enough for
+ * those to show. Returns false for a negative relative value.
+ */
+bool Dispatcher::deadline_for(const struct timespec &tmo, bool absolute, int64_t &deadline,
+			      struct timespec &abs) const noexcept
+{
+	if (!absolute && tmo.tv_sec >= 0 && tmo.tv_sec < INT32_MAX &&
+	    static_cast<unsigned long>(tmo.tv_nsec) < static_cast<unsigned long>(kNsPerSec)) {
+		struct timespec t;
+		clock_gettime(clock_, &t);
+		abs.tv_sec = t.tv_sec + tmo.tv_sec;
+		abs.tv_nsec = t.tv_nsec + tmo.tv_nsec;
+		if (abs.tv_nsec >= kNsPerSec) {
+			abs.tv_nsec -= kNsPerSec;
+			abs.tv_sec++;
+		}
+		// Beyond int64 nanoseconds (the year 2262 on CLOCK_REALTIME):
+		// the general path clamps.
+		if (abs.tv_sec < kNever / kNsPerSec) {
+			deadline = static_cast<int64_t>(abs.tv_sec) * kNsPerSec + abs.tv_nsec;
+			return true;
+		}
+	}
+	if (!detail::timespec_to_deadline(tmo, absolute, absolute ? 0 : now(), deadline))
+		return false;
+	abs = detail::deadline_to_timespec(deadline);
+	return true;
+}
+
 int Dispatcher::epoll_set(int op, int fd, uint32_t mask, uint64_t id) noexcept
 {
 	struct epoll_event ev;
@@ -182,9 +216,10 @@ int Dispatcher::add(struct event *evt)
 	const struct timespec tmo = evt->tmo;
 	const bool timed = tmo.tv_sec != 0 || tmo.tv_nsec != 0;
 	int64_t deadline = kNever;
+	struct timespec abs = {0, 0};
 	if (timed) {
-		const bool absolute = evt->flags & TMO_ABS;
-		if (!detail::timespec_to_deadline(tmo, absolute, absolute ? 0 : now(), deadline))
+		heap_.prefetch(heap_.size());
+		if (!deadline_for(tmo, evt->flags & TMO_ABS, deadline, abs))
 			return -EINVAL;
 	}
 
@@ -228,12 +263,10 @@ int Dispatcher::add(struct event *evt)
 	evt->flags &= static_cast<unsigned short>(~kPrivateFlags);
 	if (timed) {
 		heap_.push(deadline, slot);
-		evt->tmo = detail::deadline_to_timespec(deadline);
-		if (depth_ == 0)
+		if (depth_ == 0 && timer_stale())
 			arm_timer();
-	} else {
-		evt->tmo = {0, 0};
 	}
+	evt->tmo = abs;
 	return 0;
 }
 
@@ -310,9 +343,11 @@ int Dispatcher::mod_timeout(struct event *evt, const struct timespec &tmo) noexc
 		return 0;
 	}
 
-	const bool absolute = evt->flags & TMO_ABS;
+	if (pos < kInBatch)
+		heap_.prefetch(pos);
 	int64_t deadline;
-	if (!detail::timespec_to_deadline(tmo, absolute, absolute ? 0 : now(), deadline))
+	struct timespec abs;
+	if (!deadline_for(tmo, evt->flags & TMO_ABS, deadline, abs))
 		return -EINVAL;
 	if (pos < kInBatch) {
 		heap_.update(pos, deadline);
@@ -326,8 +361,8 @@ int Dispatcher::mod_timeout(struct event *evt, const struct timespec &tmo) noexc
 		// position and skips the event, whose deadline has moved.
 		heap_.push(deadline, slot);
 	}
-	evt->tmo = detail::deadline_to_timespec(deadline);
-	if (depth_ == 0)
+	evt->tmo = abs;
+	if (depth_ == 0 && timer_stale())
 		arm_timer();
 	return 0;
 }

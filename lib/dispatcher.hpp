@@ -132,11 +132,24 @@ private:
 
 	uint32_t slot_of(const struct event *evt) const noexcept;
 	int64_t now() const noexcept;
+	bool deadline_for(const struct timespec &tmo, bool absolute, int64_t &deadline,
+			  struct timespec &abs) const noexcept;
 	int epoll_set(int op, int fd, uint32_t mask, uint64_t id) noexcept;
 	int register_fd(uint32_t slot, struct event *evt, uint32_t mask) noexcept;
 	void unregister_fd(uint32_t slot, struct event *evt) noexcept;
 	void release_slot(uint32_t slot) noexcept;
 	void arm_timer() noexcept;
+	// False when arm_timer() would make no syscall: the heap's top is not
+	// earlier than what the timerfd holds (the common case of a re-arm,
+	// which moves a deadline later). Inline, so that case costs no call.
+	bool timer_stale() const noexcept
+	{
+		if (timer_fired_)
+			return true;
+		if (heap_.empty() || heap_.top().when == detail::kNever)
+			return armed_ != detail::kNever;
+		return heap_.top().when < armed_;
+	}
 	void disarm_timer() noexcept;
 	void run_callback(uint32_t slot, unsigned short reason, uint32_t events) noexcept;
 	bool batch_aborted(uint64_t epoch) const noexcept

@@ -17,17 +17,50 @@ constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
 constexpr uint32_t kNotQueued = UINT32_MAX;
 constexpr uint32_t kInBatch = UINT32_MAX - 1;
 
+__extension__ typedef __int128 int128;
+
 /*
  * Converts a user timespec into nanoseconds on the dispatcher's clock.
  * Normalises tv_nsec, clamps values beyond int64 to kNever (or, for absolute
  * times far in the past, to the earliest representable time). @now_ns is
  * only read for relative values. Returns false for a negative relative
- * value.
+ * value. Inline: it is on the path of every re-arm.
  */
-bool timespec_to_deadline(const struct timespec &ts, bool absolute, int64_t now_ns,
-			  int64_t &deadline) noexcept;
+inline bool timespec_to_deadline(const struct timespec &ts, bool absolute, int64_t now_ns,
+				 int64_t &deadline) noexcept
+{
+	// 128-bit arithmetic: tv_sec * 1e9 overflows int64 for any tv_sec
+	// beyond ~292 years, and users do pass "forever" as huge values.
+	int128 t = static_cast<int128>(ts.tv_sec) * kNsPerSec + ts.tv_nsec;
+	if (!absolute) {
+		if (t < 0)
+			return false;
+		t += now_ns;
+	}
+	constexpr int128 lo = std::numeric_limits<int64_t>::min();
+	if (t >= kNever)
+		deadline = kNever;
+	else if (t < lo)
+		deadline = std::numeric_limits<int64_t>::min();
+	else
+		deadline = static_cast<int64_t>(t);
+	return true;
+}
+
 // The inverse, with floor division so negative values stay normalised.
-struct timespec deadline_to_timespec(int64_t ns) noexcept;
+inline struct timespec deadline_to_timespec(int64_t ns) noexcept
+{
+	int64_t s = ns / kNsPerSec;
+	int64_t r = ns % kNsPerSec;
+	if (r < 0) {
+		r += kNsPerSec;
+		s -= 1;
+	}
+	struct timespec ts;
+	ts.tv_sec = static_cast<time_t>(s);
+	ts.tv_nsec = static_cast<long>(r);
+	return ts;
+}
 
 /*
  * Min-heap on (deadline, arm sequence). Equal deadlines pop in the order
@@ -66,6 +99,26 @@ public:
 	{
 		h_.push_back(Entry{when, id, seq_++});
 		sift_up(h_.size() - 1);
+	}
+
+	/*
+	 * Starts loading what update(@idx) or push() will read: the entry,
+	 * its parent and its children (one line each, see PodArray). Called
+	 * before the clock read of an arm or re-arm: the vDSO's clock read orders
+	 * loads but not prefetches, so the cache misses of a large heap
+	 * overlap with it instead of following it.
+	 */
+	// @idx may be size(): the place of the next push().
+	void prefetch(size_t idx) const noexcept
+	{
+		if (h_.empty())
+			return;
+		const Entry *d = &h_[0];
+		__builtin_prefetch(d + idx, 1);
+		if (idx > 0)
+			__builtin_prefetch(d + parent(idx), 1);
+		if (4 * idx + 1 < h_.size())
+			__builtin_prefetch(d + 4 * idx + 1, 1);
 	}
 
 	// Moves the entry at @idx to a new deadline (re-sequenced: a re-arm
