@@ -151,10 +151,14 @@ int Dispatcher::epoll_set(int op, int fd, uint32_t mask, uint64_t id) noexcept
 int Dispatcher::register_fd(uint32_t slot, struct event *evt, uint32_t mask) noexcept
 {
 	const int fd = evt->fd;
-	const uint64_t id = record_id(slot);
+	const uint32_t owner = fd_owner_[fd].slot;
+	// The same event registering its fd again (re-enabled after a mask of
+	// 0) keeps its generation: readiness fetched before is still its own.
+	// Anything else is a new registration.
+	const uint32_t gen = owner == slot ? fd_owner_[fd].gen : reg_gen_ + 1;
+	const uint64_t id = record_id(slot, gen);
 	int rc = epoll_set(EPOLL_CTL_ADD, fd, mask, id);
 	if (rc == -EEXIST) {
-		uint32_t owner = fd_owner_[fd];
 		if (owner != kNoSlot && owner != slot && data_mask(slots_[owner].evt) != 0)
 			return -EEXIST;
 		rc = epoll_set(EPOLL_CTL_MOD, fd, mask, id);
@@ -167,7 +171,15 @@ int Dispatcher::register_fd(uint32_t slot, struct event *evt, uint32_t mask) noe
 		// ADD above only validated it, as epoll would for any fd.
 		epoll_set(EPOLL_CTL_DEL, fd, 0, 0);
 	}
-	fd_owner_[fd] = slot;
+	if (owner != slot) {
+		reg_gen_ = gen;
+		// Records of the previous owner's registration, if any, are
+		// stale from now on: count it as a removal so that they are not
+		// taken for an orphan (see wait_inner()).
+		if (owner != kNoSlot)
+			batch_removals_++;
+	}
+	fd_owner_[fd] = FdOwner{slot, gen};
 	set_data(evt, slot, mask);
 	return 0;
 }
@@ -180,10 +192,10 @@ void Dispatcher::unregister_fd(uint32_t slot, struct event *evt) noexcept
 	// failed DEL (fd already closed) is harmless: the kernel dropped the
 	// registration, or, if a duplicate keeps the file open, the orphan is
 	// purged when it first reports (see wait_inner()).
-	if (fd >= 0 && static_cast<size_t>(fd) < fd_owner_.size() && fd_owner_[fd] == slot) {
+	if (fd >= 0 && static_cast<size_t>(fd) < fd_owner_.size() && fd_owner_[fd].slot == slot) {
 		if (data_mask(evt) != 0)
 			epoll_set(EPOLL_CTL_DEL, fd, 0, 0);
-		fd_owner_[fd] = kNoSlot;
+		fd_owner_[fd].slot = kNoSlot;
 	}
 	set_data(evt, slot, 0);
 }
@@ -192,11 +204,13 @@ void Dispatcher::release_slot(uint32_t slot) noexcept
 {
 	Slot &s = slots_[slot];
 	s.evt = nullptr;
-	s.gen++;
 	s.heap_pos = free_head_;
 	free_head_ = slot;
 	live_--;
 	batch_removals_++;
+	for (CallbackFrame *f = frames_; f; f = f->prev)
+		if (f->slot == slot)
+			f->released = true;
 }
 
 int Dispatcher::add(struct event *evt)
@@ -235,13 +249,14 @@ int Dispatcher::add(struct event *evt)
 		// gigabytes instead of -EBADF. Only on growth, so rarely.
 		if (fcntl(fd, F_GETFD) < 0)
 			return -errno;
-		fd_owner_.resize(std::max<size_t>(fd + 1, fd_owner_.size() * 2), kNoSlot);
+		fd_owner_.resize(std::max<size_t>(fd + 1, fd_owner_.size() * 2),
+				 FdOwner{kNoSlot, 0});
 	}
 
 	uint32_t slot = free_head_;
 	if (slot == kNoSlot) {
 		slot = static_cast<uint32_t>(slots_.size());
-		slots_.push_back(Slot{nullptr, 1, kNotQueued});
+		slots_.push_back(Slot{nullptr, kNotQueued});
 	} else {
 		free_head_ = slots_[slot].heap_pos;
 	}
@@ -300,7 +315,7 @@ int Dispatcher::modify(struct event *evt) noexcept
 	const uint32_t want = evt->ep.events;
 	const uint32_t have = data_mask(evt);
 
-	if (fd_owner_[fd] != slot) {
+	if (fd_owner_[fd].slot != slot) {
 		// Another event took the fd number while this one was disabled
 		// (or after this one's fd was closed): register anew, which
 		// fails with EEXIST if the other one is enabled.
@@ -319,7 +334,7 @@ int Dispatcher::modify(struct event *evt) noexcept
 	}
 	if (have == 0)
 		return register_fd(slot, evt, want);
-	int rc = epoll_set(EPOLL_CTL_MOD, fd, want, record_id(slot));
+	int rc = epoll_set(EPOLL_CTL_MOD, fd, want, record_id(slot, fd_owner_[fd].gen));
 	if (rc < 0)
 		return rc;
 	set_data(evt, slot, want);
@@ -402,31 +417,37 @@ void Dispatcher::disarm_timer() noexcept
 	timer_fired_ = false;
 }
 
-void Dispatcher::run_callback(uint32_t slot, unsigned short reason, uint32_t events) noexcept
+bool Dispatcher::run_callback(uint32_t slot, unsigned short reason, uint32_t events) noexcept
 {
 	struct event *evt = slots_[slot].evt;
-	const uint32_t gen = slots_[slot].gen;
 	const uint64_t epoch = epoch_;
+	CallbackFrame frame{slot, false, frames_};
 
 	evt->reason = reason;
 	evt->flags |= kRunningFlag;
+	frames_ = &frame;
 	int rc = call_callback(evt->callback, evt, events);
+	frames_ = frame.prev;
 	ncallbacks_++;
 
 	// The callback may have freed or cleaned the dispatcher, or removed
 	// (and maybe re-added) its own event: then the return value is moot
 	// and @evt may already be gone (removal cleared the running bit).
-	if (batch_aborted(epoch) || slots_[slot].gen != gen)
-		return;
+	if (batch_aborted(epoch) || frame.released)
+		return false;
 	evt->flags &= static_cast<unsigned short>(~kRunningFlag);
 	if (rc == EVENTCB_REMOVE) {
 		remove(evt);
-	} else if (rc == EVENTCB_CLEANUP) {
+		return false;
+	}
+	if (rc == EVENTCB_CLEANUP) {
 		cleanup_fn fn = evt->cleanup;
 		remove(evt);
 		if (fn)
 			call_cleanup(fn, evt);
+		return false;
 	}
+	return true;
 }
 
 void Dispatcher::dispatch_timeouts(uint64_t epoch) noexcept
@@ -438,15 +459,17 @@ void Dispatcher::dispatch_timeouts(uint64_t epoch) noexcept
 	expired_.clear();
 	while (!heap_.empty() && heap_.top().when <= t && expired_.size() < kTimerBudget) {
 		uint32_t slot = heap_.pop(kInBatch).id;
-		expired_.emplace_back(slot, slots_[slot].gen);
+		expired_.push_back(slot);
 	}
-	for (auto [slot, gen] : expired_) {
+	for (uint32_t slot : expired_) {
 		if (batch_aborted(epoch))
 			break;
 		Slot &s = slots_[slot];
 		// Skip events removed, or whose timeout was moved or cancelled,
-		// by an earlier callback of this batch.
-		if (s.gen != gen || s.heap_pos != kInBatch)
+		// by an earlier callback of this batch. Only the collection above
+		// sets kInBatch, and removal, a re-add into the slot, a re-arm and
+		// a cancel all replace it.
+		if (!s.evt || s.heap_pos != kInBatch)
 			continue;
 		s.heap_pos = kNotQueued;
 		s.evt->tmo = {0, 0};
@@ -522,9 +545,9 @@ void Dispatcher::rebuild_epoll() noexcept
 			const uint32_t slot = static_cast<uint32_t>(data);
 			const uint32_t gen = static_cast<uint32_t>(data >> 32);
 			struct stat st;
-			if (slot < slots_.size() && slots_[slot].evt && slots_[slot].gen == gen &&
-			    slots_[slot].evt->fd == tfd && fstat(tfd, &st) == 0 && st.st_ino == ino) {
-				ev.events = data_mask(slots_[slot].evt);
+			const struct event *evt = record_owner(slot, gen);
+			if (evt && evt->fd == tfd && fstat(tfd, &st) == 0 && st.st_ino == ino) {
+				ev.events = data_mask(evt);
 				ev.data.u64 = data;
 				// ENOSPC/ENOMEM: keep the old set (and the
 				// orphan) rather than lose a live event.
@@ -583,7 +606,8 @@ int Dispatcher::wait_inner(int timeout_ms, const sigset_t *sigmask) noexcept
 		}
 		const uint32_t slot = static_cast<uint32_t>(id);
 		const uint32_t gen = static_cast<uint32_t>(id >> 32);
-		if (slot >= slots_.size() || slots_[slot].gen != gen) {
+		struct event *evt = record_owner(slot, gen);
+		if (!evt) {
 			// Stale. If nothing was removed in this batch yet, the
 			// record cannot come from a removal we just did: it is
 			// an orphaned kernel registration that would keep
@@ -593,7 +617,7 @@ int Dispatcher::wait_inner(int timeout_ms, const sigset_t *sigmask) noexcept
 			continue;
 		}
 		// Disabled by an earlier callback of this batch: silent.
-		if (data_mask(slots_[slot].evt) == 0)
+		if (data_mask(evt) == 0)
 			continue;
 		run_callback(slot, REASON_EVENT_OCCURED, records_[i].events);
 	}
@@ -667,8 +691,8 @@ void Dispatcher::teardown(bool kernel) noexcept
 		if (kernel) {
 			unregister_fd(slot, evt);
 		} else if (evt->fd >= 0 && static_cast<size_t>(evt->fd) < fd_owner_.size() &&
-			   fd_owner_[evt->fd] == slot) {
-			fd_owner_[evt->fd] = kNoSlot;
+			   fd_owner_[evt->fd].slot == slot) {
+			fd_owner_[evt->fd].slot = kNoSlot;
 		}
 		uint32_t pos = slots_[slot].heap_pos;
 		if (pos < kInBatch)
@@ -749,10 +773,8 @@ bool Dispatcher::invoke_compat(struct event *evt, unsigned short reason, uint32_
 	uint32_t slot = slot_of(evt);
 	if (slot == kNoSlot)
 		return invoke_unregistered(evt, reason, events);
-	const uint32_t gen = slots_[slot].gen;
 	depth_++;
-	run_callback(slot, reason, events);
-	bool alive = slots_[slot].gen == gen;
+	bool alive = run_callback(slot, reason, events);
 	// Changes the callback made to timeouts were deferred (depth_ > 0).
 	if (depth_ == 1 && !destroyed_)
 		arm_timer();

@@ -22,14 +22,18 @@ namespace vent {
  * One epoll set, one timerfd and one eventfd.
  *
  * Registered events live in a slot table. The kernel's epoll record carries
- * (generation << 32 | slot), never a pointer: a record for a slot that was
- * freed, or freed and reused, has a stale generation and is dropped. That is
- * what makes event_remove() safe from any callback.
+ * (generation << 32 | slot), never a pointer. Every kernel registration
+ * takes a new generation from a dispatcher-wide counter, kept with the fd's
+ * owner in the fd table; a record is delivered only if its slot holds a
+ * live event whose fd's owner is that slot under that generation. A record
+ * of a removed event (slot freed, or reused by any other registration) is
+ * dropped. That is what makes event_remove() safe from any callback.
  *
  * The library also keeps two words in the user's struct event, in ep.data
  * (which the API reserves for the library): the slot index (low half) and
  * the epoll mask currently registered in the kernel (high half; 0 = not in
- * the epoll set). That keeps a slot at 16 bytes.
+ * the epoll set). That keeps a slot at 12 bytes (event pointer and heap
+ * position); an fd costs 8 more in the fd table, a timeout 16 in the heap.
  *
  * Timeouts: an indexed heap on (deadline, arm sequence). The timerfd is
  * armed (absolute) for the heap's top only when the top moved earlier than
@@ -87,7 +91,7 @@ public:
 	bool watches_fd(int fd) const noexcept
 	{
 		return fd >= 0 && static_cast<size_t>(fd) < fd_owner_.size() &&
-		       fd_owner_[fd] != kNoSlot;
+		       fd_owner_[fd].slot != kNoSlot;
 	}
 
 	// Number of registered events (for tests and benchmarks).
@@ -102,10 +106,21 @@ private:
 	// by a cohort of expiring timers.
 	static constexpr size_t kTimerBudget = 1024;
 
-	struct Slot {
+	// 12 bytes: packed, because a timer-only event costs a slot and a heap
+	// entry and nothing else (28 bytes in all).
+	struct __attribute__((packed, aligned(4))) Slot {
 		struct event *evt;  // nullptr when free
-		uint32_t gen;       // bumped on every free
 		uint32_t heap_pos;  // heap index, kNotQueued or kInBatch; next free when free
+	};
+	static_assert(sizeof(Slot) == 12);
+
+	// Per fd number: the slot whose kernel registration holds the fd, and
+	// the generation of that registration. The generation is what the
+	// kernel record carries (see record_id()); it is only needed for
+	// events with an fd, so it lives here and not in the slot.
+	struct FdOwner {
+		uint32_t slot;  // kNoSlot: none
+		uint32_t gen;
 	};
 
 	struct SlotPos {
@@ -125,10 +140,32 @@ private:
 	{
 		evt->ep.data.u64 = static_cast<uint64_t>(mask) << 32 | slot;
 	}
-	uint64_t record_id(uint32_t slot) const noexcept
+	static uint64_t record_id(uint32_t slot, uint32_t gen) noexcept
 	{
-		return static_cast<uint64_t>(slots_[slot].gen) << 32 | slot;
+		return static_cast<uint64_t>(gen) << 32 | slot;
 	}
+	// The event whose live registration a kernel record (@slot, @gen)
+	// belongs to, or nullptr for a stale record.
+	struct event *record_owner(uint32_t slot, uint32_t gen) const noexcept
+	{
+		if (slot >= slots_.size())
+			return nullptr;
+		struct event *evt = slots_[slot].evt;
+		if (!evt || evt->fd < 0 || static_cast<size_t>(evt->fd) >= fd_owner_.size())
+			return nullptr;
+		const FdOwner &o = fd_owner_[evt->fd];
+		return o.slot == slot && o.gen == gen ? evt : nullptr;
+	}
+
+	// A callback being run for a slot, on the C++ stack of run_callback().
+	// release_slot() marks the frames of the slot it frees, so that the
+	// caller knows, without a per-slot generation, that the event it ran
+	// was removed (and maybe its slot reused) by the callback.
+	struct CallbackFrame {
+		uint32_t slot;
+		bool released;
+		CallbackFrame *prev;
+	};
 
 	uint32_t slot_of(const struct event *evt) const noexcept;
 	int64_t now() const noexcept;
@@ -151,7 +188,8 @@ private:
 		return heap_.top().when < armed_;
 	}
 	void disarm_timer() noexcept;
-	void run_callback(uint32_t slot, unsigned short reason, uint32_t events) noexcept;
+	// Returns true if the event is still registered afterwards.
+	bool run_callback(uint32_t slot, unsigned short reason, uint32_t events) noexcept;
 	bool batch_aborted(uint64_t epoch) const noexcept
 	{
 		return destroyed_ || epoch != epoch_;
@@ -178,7 +216,9 @@ private:
 	// fd number -> slot that holds its kernel registration (kNoSlot: none).
 	// Lets a stale event (whose fd was closed and the number reused) never
 	// touch the new owner's registration.
-	detail::PodArray<uint32_t> fd_owner_;
+	detail::PodArray<FdOwner> fd_owner_;
+	uint32_t reg_gen_ = 0;  // generation of the newest kernel registration
+	CallbackFrame *frames_ = nullptr;
 
 	detail::TimeoutHeap<SlotPos> heap_;
 	int64_t armed_ = detail::kNever;  // what the timerfd holds; kNever: disarmed
@@ -197,7 +237,7 @@ private:
 	std::atomic<bool> wake_pending_{false};
 
 	std::array<struct epoll_event, kBatch> records_;
-	std::vector<std::pair<uint32_t, uint32_t>> expired_;
+	std::vector<uint32_t> expired_;
 };
 
 } // namespace vent

@@ -28,31 +28,14 @@
 
 #include <vent/event.h>
 
+#include "alloc-util.h"
 #include "sources-util.h"
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define HAVE_SANITIZER_ALLOC 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define HAVE_SANITIZER_ALLOC 1
-#endif
-#endif
-#ifdef HAVE_SANITIZER_ALLOC
-/* From <sanitizer/allocator_interface.h>, which gcc does not install. */
-size_t __sanitizer_get_current_allocated_bytes(void);
-#endif
 
 #if defined(__SANITIZE_THREAD__)
 #define UNDER_TSAN 1
 #elif defined(__has_feature)
 #if __has_feature(thread_sanitizer)
 #define UNDER_TSAN 1
-#endif
-#endif
-#if defined(__has_include)
-#if __has_include(<valgrind/memcheck.h>)
-#include <valgrind/memcheck.h>
-#define HAVE_VALGRIND_H 1
 #endif
 #endif
 
@@ -1095,29 +1078,6 @@ static void test_aio_fork_child_new_pool(void **state)
 		assert_int_equal(r[i].result, 0);
 	vent_aio_free(aio);
 	free_dispatcher(dsp);
-}
-
-static size_t allocated_bytes(void)
-{
-#ifdef HAVE_VALGRIND_H
-	/* memcheck's malloc does not keep mallinfo: count what a leak check
-	 * finds still allocated (reachable or not). */
-	if (RUNNING_ON_VALGRIND) {
-		unsigned long leaked = 0, dubious = 0, reachable = 0, suppressed = 0;
-
-		VALGRIND_DO_QUICK_LEAK_CHECK;
-		VALGRIND_COUNT_LEAKS(leaked, dubious, reachable, suppressed);
-		return leaked + dubious + reachable + suppressed;
-	}
-#endif
-#ifdef HAVE_SANITIZER_ALLOC
-	return __sanitizer_get_current_allocated_bytes();
-#else
-	struct mallinfo2 mi = mallinfo2();
-
-	/* small chunks plus mmap()ed ones (the id table grows big) */
-	return mi.uordblks + mi.hblkhd;
-#endif
 }
 
 /* 100k queued requests: bounded memory per request, no growth over rounds. */

@@ -16,6 +16,7 @@
 
 #include <vent/event.h>
 
+#include "alloc-util.h"
 #include "core-util.h"
 
 /* ------------------------------------------------------------------------
@@ -1128,6 +1129,122 @@ static void test_readd_other_in_batch_new_fd(void **state)
 	run_readd_in_batch(0);
 }
 
+/* Disables the peer (mask 0) and enables it again, before it is served. */
+static int toggle_peer_hook(struct tev *t)
+{
+	struct tev *o = t->peer;
+
+	if (o && o->calls == 0) {
+		o->e.ep.events = 0;
+		t->rc = event_modify(&o->e);
+		o->e.ep.events = EPOLLIN;
+		t->rc |= event_modify(&o->e);
+		t->peer->peer = NULL;
+		t->peer = NULL;
+	}
+	return EVENTCB_CONTINUE;
+}
+
+/*
+ * Disabled and enabled again inside a batch that already holds its
+ * readiness: the event keeps its registration's identity, so the record
+ * fetched before is still delivered in the same wait (event_modify():
+ * readiness fetched under the old mask is delivered unless the new mask
+ * is 0).
+ */
+static void test_reenable_in_batch_keeps_readiness(void **state)
+{
+	struct dispatcher *d = mkdsp();
+	struct tev a, b;
+	int p[2], q[2];
+
+	(void)state;
+	reset_counters();
+	mkpipe(p);
+	mkpipe(q);
+	tev_init(&a, p[0], EPOLLIN);
+	tev_init(&b, q[0], EPOLLIN);
+	a.hook = b.hook = toggle_peer_hook;
+	a.peer = &b;
+	b.peer = &a;
+	assert_int_equal(event_add(d, &a.e), 0);
+	assert_int_equal(event_add(d, &b.e), 0);
+	put(p[1]);
+	put(q[1]);
+	/* Both readable before the wait: one batch serves both. */
+	assert_int_equal(vent_wait(d, 5000, NULL), 2);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(a.rc | b.rc, 0);
+	free_dispatcher(d);
+	close(p[0]);
+	close(p[1]);
+	close(q[0]);
+	close(q[1]);
+}
+
+/* Runs the peer's callback through _event_invoke_callback(). */
+static int invoke_peer_hook(struct tev *t)
+{
+	if (t->peer)
+		_event_invoke_callback(&t->peer->e, REASON_EVENT_OCCURED, EPOLLIN, false);
+	return t->ret;
+}
+
+/* Removes the peer and adds it again. */
+static int readd_peer_now_hook(struct tev *t)
+{
+	t->rc = event_remove(&t->peer->e);
+	t->rc |= event_add(t->dsp, &t->peer->e);
+	return EVENTCB_CONTINUE;
+}
+
+/*
+ * A callback run through _event_invoke_callback() from another callback
+ * removes the outer event and adds it again: the outer callback's return
+ * value no longer applies to it (it is a new registration), however deep
+ * the nesting.
+ */
+static void test_nested_invoke_readds_outer(void **state)
+{
+	struct dispatcher *d = mkdsp();
+	struct tev a, b;
+	int p[2];
+
+	(void)state;
+	reset_counters();
+	mkpipe(p);
+	tev_init(&a, p[0], EPOLLIN);
+	tev_init(&b, -1, 0);
+	b.e.tmo.tv_sec = 100;
+	a.hook = invoke_peer_hook;
+	a.peer = &b;
+	a.ret = EVENTCB_CLEANUP;
+	b.hook = readd_peer_now_hook;
+	b.peer = &a;
+	b.dsp = d;
+	assert_int_equal(event_add(d, &a.e), 0);
+	assert_int_equal(event_add(d, &b.e), 0);
+	put(p[1]);
+	/* Two callbacks ran in this wait: a's, and b's inside it. */
+	assert_int_equal(vent_wait(d, 5000, NULL), 2);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(b.rc, 0);
+	/* a's EVENTCB_CLEANUP was moot: still added, not cleaned up. */
+	assert_ptr_equal(a.e.dsp, d);
+	assert_int_equal(a.cleanups, 0);
+	/* And served again, as the new registration it is. */
+	a.ret = EVENTCB_CONTINUE;
+	a.peer = NULL;
+	put(p[1]);
+	assert_int_equal(vent_wait(d, 5000, NULL), 1);
+	assert_int_equal(a.calls, 2);
+	free_dispatcher(d);
+	assert_int_equal(a.cleanups + b.cleanups, 2);
+	close(p[1]);
+}
+
 static int readd_self_hook(struct tev *t)
 {
 	t->rc = event_remove(&t->e);
@@ -1863,6 +1980,49 @@ static void test_huge_batch(void **state)
 	}
 }
 
+/* ------------------------------------------------------------------------
+ * Memory
+ */
+
+static int noop_cb(struct event *evt, uint32_t events)
+{
+	(void)evt;
+	(void)events;
+	return EVENTCB_CONTINUE;
+}
+
+/*
+ * Library memory per registered event: a 12-byte slot, plus a 16-byte heap
+ * entry for a timeout. 65536 timer-only events fill both tables to their
+ * capacity (each grows by doubling from a power of two), so no growth slack
+ * blurs the figure: 28 bytes per event and the blocks' own overhead.
+ */
+static void test_memory_per_timer(void **state)
+{
+	enum { N = 65536 };
+	struct dispatcher *d = mkdsp();
+	struct event *ev = calloc(N, sizeof(*ev));
+
+	(void)state;
+	assert_non_null(ev);
+	size_t before = allocated_bytes();
+	for (int i = 0; i < N; i++) {
+		struct event init = TIMER_EVENT_ON_STACK(noop_cb, 0);
+
+		ev[i] = init;
+		ev[i].tmo.tv_sec = 100 + i % 1000;
+		assert_int_equal(event_add(d, &ev[i]), 0);
+	}
+	size_t used = allocated_bytes() - before;
+	print_message("%.2f library bytes per timer-only event\n", (double)used / N);
+	assert_true(used >= (size_t)N * 28);
+	assert_true(used <= (size_t)N * 28 + 16384);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(event_remove(&ev[i]), 0);
+	free_dispatcher(d);
+	free(ev);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1888,6 +2048,8 @@ int main(void)
 		CASE(test_remove_self_and_free_from_callback),
 		CASE(test_readd_other_in_batch_same_fd),
 		CASE(test_readd_other_in_batch_new_fd),
+		CASE(test_reenable_in_batch_keeps_readiness),
+		CASE(test_nested_invoke_readds_outer),
 		CASE(test_readd_self_from_callback),
 		CASE(test_return_remove_vs_cleanup),
 		CASE(test_cleanup_helpers),
@@ -1901,6 +2063,7 @@ int main(void)
 		CASE(test_fork_then_exit_from_callback),
 		CASE(test_new_dispatcher_emfile),
 		CASE(test_huge_batch),
+		CASE(test_memory_per_timer),
 	};
 
 	return cmocka_run_group_tests_name("dispatcher", tests, NULL, NULL);
