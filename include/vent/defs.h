@@ -14,10 +14,16 @@
 #define VENT_NOEXCEPT noexcept
 #define VENT_BEGIN_DECLS extern "C" {
 #define VENT_END_DECLS }
+/* A cast in the inline helpers that C++ code with -Wold-style-cast accepts. */
+#define VENT_CAST(type, expr) (static_cast<type>(expr))
+/* A null pointer that C++ code with -Wzero-as-null-pointer-constant accepts. */
+#define VENT_NULL nullptr
 #else
 #define VENT_NOEXCEPT
 #define VENT_BEGIN_DECLS
 #define VENT_END_DECLS
+#define VENT_CAST(type, expr) ((type)(expr))
+#define VENT_NULL ((void *)0)
 #endif
 
 #endif /* VENT_DEFS_H */

@@ -390,8 +390,8 @@ static inline struct event vent__event_init(cb_fn cb, cleanup_fn cln, int f, uin
 	e.ep.events = ev;
 	e.callback = cb;
 	e.cleanup = cln;
-	e.tmo.tv_sec = (time_t)s;
-	e.tmo.tv_nsec = (long)ns;
+	e.tmo.tv_sec = static_cast<time_t>(s);
+	e.tmo.tv_nsec = static_cast<long>(ns);
 	return e;
 }
 #define __EVENT_INIT(cb, cln, f, ev, s, ns) vent__event_init((cb), (cln), (f), (ev), (s), (ns))

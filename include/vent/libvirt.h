@@ -25,10 +25,11 @@
 VENT_BEGIN_DECLS
 
 /* libvirt's handle bits must be vent's: this fails to compile otherwise. */
-typedef char vent__libvirt_bits_match[((int)VIR_EVENT_HANDLE_READABLE == (int)VENT_HANDLE_READABLE &&
-				       (int)VIR_EVENT_HANDLE_WRITABLE == (int)VENT_HANDLE_WRITABLE &&
-				       (int)VIR_EVENT_HANDLE_ERROR == (int)VENT_HANDLE_ERROR &&
-				       (int)VIR_EVENT_HANDLE_HANGUP == (int)VENT_HANDLE_HANGUP) ? 1 : -1];
+typedef char vent__libvirt_bits_match
+	[(VENT_CAST(int, VIR_EVENT_HANDLE_READABLE) == VENT_CAST(int, VENT_HANDLE_READABLE) &&
+	  VENT_CAST(int, VIR_EVENT_HANDLE_WRITABLE) == VENT_CAST(int, VENT_HANDLE_WRITABLE) &&
+	  VENT_CAST(int, VIR_EVENT_HANDLE_ERROR) == VENT_CAST(int, VENT_HANDLE_ERROR) &&
+	  VENT_CAST(int, VIR_EVENT_HANDLE_HANGUP) == VENT_CAST(int, VENT_HANDLE_HANGUP)) ? 1 : -1];
 
 /*
  * libvirt's callbacks carry no context pointer: the dispatcher lives in a
@@ -108,7 +109,7 @@ static inline int vent_libvirt_register(struct dispatcher *dsp) VENT_NOEXCEPT
 	if (!dsp)
 		return -EINVAL;
 	/* A disabled timeout, added and removed: that attaches the adapter here. */
-	rc = vent_add_timeout(dsp, -1, vent__libvirt_noop, (void *)0, (virFreeCallback)0);
+	rc = vent_add_timeout(dsp, -1, vent__libvirt_noop, VENT_NULL, VENT_NULL);
 	if (rc < 0)
 		return rc;
 	vent_remove_timeout(dsp, rc);

@@ -21,7 +21,7 @@ VENT_BEGIN_DECLS
  */
 static inline uint64_t ts_to_us(const struct timespec *ts) VENT_NOEXCEPT
 {
-	return ts->tv_sec * 1000000ULL + ts->tv_nsec / 1000;
+	return VENT_CAST(uint64_t, ts->tv_sec) * 1000000ULL + VENT_CAST(uint64_t, ts->tv_nsec / 1000);
 }
 
 /**
@@ -31,8 +31,8 @@ static inline uint64_t ts_to_us(const struct timespec *ts) VENT_NOEXCEPT
  */
 static inline void us_to_ts(uint64_t us, struct timespec *ts) VENT_NOEXCEPT
 {
-	ts->tv_sec = us / 1000000L;
-	ts->tv_nsec = (us % 1000000L) * 1000;
+	ts->tv_sec = VENT_CAST(time_t, us / 1000000U);
+	ts->tv_nsec = VENT_CAST(long, (us % 1000000U) * 1000U);
 }
 
 /**

@@ -21,7 +21,7 @@ VENT_BEGIN_DECLS
  */
 static inline uint64_t tv_to_us(const struct timeval *tv) VENT_NOEXCEPT
 {
-	return tv->tv_sec * 1000000ULL + tv->tv_usec;
+	return VENT_CAST(uint64_t, tv->tv_sec) * 1000000ULL + VENT_CAST(uint64_t, tv->tv_usec);
 }
 
 /**
@@ -31,8 +31,8 @@ static inline uint64_t tv_to_us(const struct timeval *tv) VENT_NOEXCEPT
  */
 static inline void us_to_tv(uint64_t us, struct timeval *tv) VENT_NOEXCEPT
 {
-	tv->tv_sec = us / 1000000L;
-	tv->tv_usec = us % 1000000L;
+	tv->tv_sec = VENT_CAST(time_t, us / 1000000U);
+	tv->tv_usec = VENT_CAST(suseconds_t, us % 1000000U);
 }
 
 /**
