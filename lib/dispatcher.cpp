@@ -285,18 +285,25 @@ int Dispatcher::add(struct event *evt)
 	return 0;
 }
 
+// The end of every removal, once the fd is dealt with: the timeout, the
+// slot, and the two fields of the user's struct that say "added".
+void Dispatcher::forget(uint32_t slot, struct event *evt) noexcept
+{
+	const uint32_t pos = slots_[slot].heap_pos;
+	if (pos < kInBatch)
+		heap_.erase(pos);
+	release_slot(slot);
+	evt->dsp = nullptr;
+	evt->flags &= static_cast<unsigned short>(~kRunningFlag);
+}
+
 int Dispatcher::remove(struct event *evt) noexcept
 {
 	uint32_t slot = slot_of(evt);
 	if (slot == kNoSlot)
 		return -EINVAL;
 	unregister_fd(slot, evt);
-	uint32_t pos = slots_[slot].heap_pos;
-	if (pos < kInBatch)
-		heap_.erase(pos);
-	release_slot(slot);
-	evt->dsp = nullptr;
-	evt->flags &= static_cast<unsigned short>(~kRunningFlag);
+	forget(slot, evt);
 	// No timer re-arm: a timer that fires for nothing costs one wakeup,
 	// which is cheaper than a syscall on every removal.
 	return 0;
@@ -694,12 +701,7 @@ void Dispatcher::teardown(bool kernel) noexcept
 			   fd_owner_[evt->fd].slot == slot) {
 			fd_owner_[evt->fd].slot = kNoSlot;
 		}
-		uint32_t pos = slots_[slot].heap_pos;
-		if (pos < kInBatch)
-			heap_.erase(pos);
-		release_slot(slot);
-		evt->dsp = nullptr;
-		evt->flags &= static_cast<unsigned short>(~kRunningFlag);
+		forget(slot, evt);
 		if (evt->cleanup)
 			call_cleanup(evt->cleanup, evt);
 	}

@@ -175,6 +175,7 @@ private:
 	int register_fd(uint32_t slot, struct event *evt, uint32_t mask) noexcept;
 	void unregister_fd(uint32_t slot, struct event *evt) noexcept;
 	void release_slot(uint32_t slot) noexcept;
+	void forget(uint32_t slot, struct event *evt) noexcept;
 	void arm_timer() noexcept;
 	// False when arm_timer() would make no syscall: the heap's top is not
 	// earlier than what the timerfd holds (the common case of a re-arm,
