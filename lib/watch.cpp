@@ -21,6 +21,10 @@ using detail::Handle;
 using detail::Timer;
 using detail::Watch;
 
+// Ids come from one process-wide counter, so they stay unique even across
+// cleanup_dispatcher(), which detaches the adapter and lets a new one start.
+std::atomic<int> detail::watch_next_id{1};
+
 namespace {
 
 constexpr int64_t kNsPerMs = 1000000;
@@ -43,9 +47,6 @@ Registry &registry()
 	return *r;
 }
 
-// Ids come from one process-wide counter, so they stay unique even across
-// cleanup_dispatcher(), which detaches the adapter and lets a new one start.
-std::atomic<int> g_next_id{1};
 
 uint32_t to_epoll(int events) noexcept
 {
@@ -203,11 +204,12 @@ int64_t WatchAdapter::now() const noexcept
 
 int WatchAdapter::next_id() noexcept
 {
-	int id = g_next_id.load(std::memory_order_relaxed);
+	int id = detail::watch_next_id.load(std::memory_order_relaxed);
 	do {
 		if (id == INT_MAX)
 			return -ENOSPC;
-	} while (!g_next_id.compare_exchange_weak(id, id + 1, std::memory_order_relaxed));
+	} while (!detail::watch_next_id.compare_exchange_weak(id, id + 1,
+							      std::memory_order_relaxed));
 	return id;
 }
 

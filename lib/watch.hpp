@@ -2,6 +2,7 @@
 // watch.hpp - id-based handles and periodic timeouts built on the public core API.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -19,6 +20,10 @@ namespace vent {
 class WatchAdapter;
 
 namespace detail {
+
+// The next watch or timeout id (process-wide; ids stop at INT_MAX). Not
+// static so that a unit test can start it near the end.
+extern std::atomic<int> watch_next_id;
 
 struct CoreObj;
 

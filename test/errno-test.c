@@ -89,7 +89,7 @@
  * watch.h
  *  vent_add_handle    EINVAL   watch-test (NULLs, fd < 0, bad bits)
  *                     EBADF, EPERM   watch-test
- *                     ENOSPC   -  ids exhausted: unreachable (note 1);
+ *                     ENOSPC   ids exhausted: watch-ids (note 1);
  *                              from epoll (first call): errno-test sys:
  *                              watch_attach_errors
  *                     ENOMEM   harden/fault-scenario (heap); errno-test sys:
@@ -130,7 +130,8 @@
  * registration used to drop live events).
  *
  * Note 1: the watch id counter is process-wide and stops at INT_MAX; no test
- * can make 2^31 registrations in its time budget.
+ * can make 2^31 registrations in its time budget, so watch-ids-test (C++,
+ * linked against the internal objects) starts the counter near INT_MAX.
  * Note 2: update and remove never allocate (noexcept, no container growth):
  * -ENOMEM cannot happen; the headers could drop it.
  * Note 3: watch fds themselves reach epoll later, on the loop thread: if
