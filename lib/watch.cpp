@@ -471,12 +471,20 @@ void WatchAdapter::sync_locked() noexcept
 					ev.ep.events = mask;
 					ev.callback = on_fd;
 					ev.cleanup = on_cleanup;
-					// Checked in add_handle(); if the fd was
-					// closed since, its watches stay silent.
+					// Checked in add_handle(), but epoll may
+					// still refuse it here: the fd was closed
+					// since (-EBADF), epoll's watch limit
+					// (-ENOSPC), another event holds it
+					// (-EEXIST). Its watches are told
+					// VENT_HANDLE_ERROR rather than left
+					// silent.
 					int rc = event_add(dsp_, &ev);
 					if (rc == 0) {
 						e.in_core = true;
 						e.core_mask = mask;
+					} else if (rc != -ENOMEM && mask != 0) {
+						e.failed_next = std::move(failed_head_);
+						failed_head_ = std::static_pointer_cast<FdEntry>(obj);
 					}
 					retry = rc == -ENOMEM;
 				} else if (mask != e.core_mask) {
@@ -547,6 +555,12 @@ int WatchAdapter::on_control(struct event *evt, uint32_t events) noexcept
 		ssize_t r = read(ad->efd_.get(), &n, sizeof(n));
 		(void)r;
 		ad->sync_locked();
+		std::shared_ptr<FdEntry> failed = std::move(ad->failed_head_);
+		while (failed) {
+			std::shared_ptr<FdEntry> next = std::move(failed->failed_next);
+			ad->deliver(*failed, VENT_HANDLE_ERROR, l);
+			failed = std::move(next);
+		}
 		graves = std::move(ad->grave_head_);
 		ad->grave_tail_ = nullptr;
 	}
@@ -568,7 +582,14 @@ int WatchAdapter::on_fd(struct event *evt, uint32_t events) noexcept
 	Lock l(ad->mu_);
 	keep = e->ad_ref;
 	self = e->core_ref;
-	const uint64_t round = ++ad->round_;
+	ad->deliver(*e, ready, l);
+	l.unlock();
+	return EVENTCB_CONTINUE;
+}
+
+void WatchAdapter::deliver(FdEntry &e, int ready, Lock &l) noexcept
+{
+	const uint64_t round = ++round_;
 	/*
 	 * Each watch of the fd at most once per round. The list may change
 	 * while a callback runs (any watch may be removed, added or updated),
@@ -577,13 +598,13 @@ int WatchAdapter::on_fd(struct event *evt, uint32_t events) noexcept
 	 */
 	for (;;) {
 		Handle *h = nullptr;
-		int deliver = 0;
-		for (const auto &w : e->watches) {
+		int events = 0;
+		for (const auto &w : e.watches) {
 			if (w->seen == round)
 				continue;
 			w->seen = round;
-			deliver = deliverable(w->events, ready);
-			if (deliver) {
+			events = deliverable(w->events, ready);
+			if (events) {
 				h = w.get();
 				break;
 			}
@@ -594,11 +615,9 @@ int WatchAdapter::on_fd(struct event *evt, uint32_t events) noexcept
 		const int id = h->id, fd = h->fd;
 		void *const opaque = h->opaque;
 		l.unlock();
-		call_handle(cb, id, fd, deliver, opaque);
+		call_handle(cb, id, fd, events, opaque);
 		l.lock();
 	}
-	l.unlock();
-	return EVENTCB_CONTINUE;
 }
 
 int WatchAdapter::on_timer(struct event *evt, uint32_t events) noexcept

@@ -80,6 +80,9 @@ struct FdEntry final : CoreObj {
 	bool dead = false;                          // no watch left: remove from the core
 	uint32_t core_mask = 0;                     // epoll mask the core has
 	std::vector<std::shared_ptr<Handle>> watches; // in registration order
+	// Intrusive list of entries the loop could not put into epoll: their
+	// watches are told VENT_HANDLE_ERROR after the sync (no allocation).
+	std::shared_ptr<FdEntry> failed_next;
 };
 
 struct Handle final : Watch {
@@ -155,6 +158,9 @@ private:
 
 	static int on_control(struct event *evt, uint32_t events) noexcept;
 	static int on_fd(struct event *evt, uint32_t events) noexcept;
+	// Tells the watches of @e about @ready (each at most once); takes
+	// and drops @l around each callback.
+	void deliver(detail::FdEntry &e, int ready, Lock &l) noexcept;
 	static int on_timer(struct event *evt, uint32_t events) noexcept;
 	static void on_cleanup(struct event *evt) noexcept;
 
@@ -175,6 +181,7 @@ private:
 	detail::CoreObj *dirty_tail_ = nullptr;
 	std::shared_ptr<detail::Watch> grave_head_;
 	detail::Watch *grave_tail_ = nullptr;
+	std::shared_ptr<detail::FdEntry> failed_head_;
 };
 
 } // namespace vent

@@ -135,8 +135,9 @@
  * Note 2: update and remove never allocate (noexcept, no container growth):
  * -ENOMEM cannot happen; the headers could drop it.
  * Note 3: watch fds themselves reach epoll later, on the loop thread: if
- * that event_add() fails with anything but ENOMEM (ENOSPC, say), the watch
- * stays registered but silent, and nobody is told.
+ * that event_add() fails with anything but ENOMEM (which is retried), the
+ * watch's callback is told VENT_HANDLE_ERROR: errno-test sys:
+ * watch_loop_add_error.
  */
 #include <dlfcn.h>
 #include <signal.h>
@@ -534,6 +535,75 @@ static void watch_attach_errors(void **state)
 	close(p[1]);
 }
 
+static int told_calls, told_events;
+
+static void record_handle(int watch, int fd, int events, void *opaque)
+{
+	(void)watch;
+	(void)fd;
+	(void)opaque;
+	told_calls++;
+	told_events |= events;
+}
+
+/*
+ * A watch's fd reaches epoll later, on the loop thread (note 3). When epoll
+ * refuses it there (ENOSPC: its watch limit; EBADF: the caller closed the fd
+ * before the loop got to it), the watch is told VENT_HANDLE_ERROR once
+ * instead of staying silent; an update makes the loop try again.
+ */
+static void watch_loop_add_error(void **state)
+{
+	struct dispatcher *d = new_dispatcher(CLOCK_MONOTONIC);
+	int p[2];
+
+	(void)state;
+	assert_non_null(d);
+	assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	/* Attach the adapter (its control eventfd) before injecting. */
+	int t = vent_add_timeout(d, -1, nop_timeout, NULL, NULL);
+	assert_true(t > 0);
+	assert_true(vent_wait(d, 0, NULL) >= 0);
+
+	told_calls = told_events = 0;
+	int w = vent_add_handle(d, p[0], VENT_HANDLE_READABLE, record_handle, NULL, NULL);
+	assert_true(w > 0);
+	arm("epoll_ctl_add", 1, ENOSPC);
+	assert_true(vent_wait(d, 1000, NULL) >= 1);
+	disarm_fired_once();
+	assert_int_equal(told_calls, 1);
+	assert_int_equal(told_events, VENT_HANDLE_ERROR);
+	/* Once, not in a loop; and not in epoll, so data goes unnoticed. */
+	assert_int_equal(write(p[1], "x", 1), 1);
+	assert_true(vent_wait(d, 50, NULL) >= 0);
+	assert_int_equal(told_calls, 1);
+	/* An update tries again, and now it works. */
+	told_calls = told_events = 0;
+	assert_int_equal(vent_update_handle(d, w, VENT_HANDLE_READABLE | VENT_HANDLE_WRITABLE), 0);
+	for (int i = 0; i < 10 && told_calls == 0; i++)
+		assert_true(vent_wait(d, 100, NULL) >= 0);
+	assert_int_equal(told_events, VENT_HANDLE_READABLE);
+	assert_int_equal(vent_remove_handle(d, w), 0);
+
+	/* The caller closed the fd before the loop added it: EBADF. */
+	int q = dup(p[0]);
+	assert_true(q >= 0);
+	told_calls = told_events = 0;
+	w = vent_add_handle(d, q, VENT_HANDLE_READABLE, record_handle, NULL, NULL);
+	assert_true(w > 0);
+	close(q);
+	assert_true(vent_wait(d, 1000, NULL) >= 1);
+	assert_int_equal(told_calls, 1);
+	assert_int_equal(told_events, VENT_HANDLE_ERROR);
+	assert_int_equal(vent_remove_handle(d, w), 0);
+
+	assert_int_equal(vent_remove_timeout(d, t), 0);
+	check_dispatcher_works(d);
+	free_dispatcher(d);
+	close(p[0]);
+	close(p[1]);
+}
+
 /* vent_aio_new(): EMFILE/ENFILE from its eventfd; with a dispatcher, what
  * event_add() reports (here ENOSPC from epoll). */
 static void aio_new_errors(void **state)
@@ -735,6 +805,7 @@ int main(int argc, char **argv)
 		CASE(set_events_epoll_errors),
 		CASE(sources_kernel_errors),
 		CASE(watch_attach_errors),
+		CASE(watch_loop_add_error),
 		CASE(aio_new_errors),
 		CASE(wait_epoll_error),
 		CASE(rebuild_keeps_live_events),

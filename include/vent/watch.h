@@ -112,6 +112,11 @@ typedef void (*vent_free_cb)(void *opaque);
  * all those with non-zero events about ERROR and HANGUP. Any thread, also
  * from a callback (see the top of this file). Level-triggered.
  *
+ * The fd reaches epoll later, on the loop thread. If epoll refuses it there
+ * (its watch limit; the fd closed in between; another event holding it),
+ * the watches of the fd with non-zero events get one callback with
+ * VENT_HANDLE_ERROR; vent_update_handle() makes the loop try again.
+ *
  * Return: the watch id (> 0, never reused while the dispatcher lives);
  * -EINVAL if @dsp or @cb is NULL, @fd < 0 or @events has bits other than
  * VENT_HANDLE_*; -EBADF if @fd is not an open fd; -EPERM if @fd cannot be
