@@ -98,34 +98,12 @@ int64_t Dispatcher::now() const noexcept
 	return static_cast<int64_t>(ts.tv_sec) * kNsPerSec + ts.tv_nsec;
 }
 
-/*
- * The deadline of a timeout given as @tmo, in nanoseconds and as the
- * timespec written back to evt->tmo. A relative value is added to a fresh
- * clock read, so that no timeout fires early. Common relative values (whole
- * seconds below 2^31, tv_nsec normalised) take a path without 128-bit
- * arithmetic or division: an arm or re-arm is otherwise short enough for
- * those to show. Returns false for a negative relative value.
- */
-bool Dispatcher::deadline_for(const struct timespec &tmo, bool absolute, int64_t &deadline,
-			      struct timespec &abs) const noexcept
+// The general case of deadline_for() (dispatcher.hpp): absolute values,
+// unnormalised or huge relative ones. Returns false for a negative
+// relative value.
+bool Dispatcher::deadline_slow(const struct timespec &tmo, bool absolute, int64_t &deadline,
+			       struct timespec &abs) const noexcept
 {
-	if (!absolute && tmo.tv_sec >= 0 && tmo.tv_sec < INT32_MAX &&
-	    static_cast<unsigned long>(tmo.tv_nsec) < static_cast<unsigned long>(kNsPerSec)) {
-		struct timespec t;
-		clock_gettime(clock_, &t);
-		abs.tv_sec = t.tv_sec + tmo.tv_sec;
-		abs.tv_nsec = t.tv_nsec + tmo.tv_nsec;
-		if (abs.tv_nsec >= kNsPerSec) {
-			abs.tv_nsec -= kNsPerSec;
-			abs.tv_sec++;
-		}
-		// Beyond int64 nanoseconds (the year 2262 on CLOCK_REALTIME):
-		// the general path clamps.
-		if (abs.tv_sec < kNever / kNsPerSec) {
-			deadline = static_cast<int64_t>(abs.tv_sec) * kNsPerSec + abs.tv_nsec;
-			return true;
-		}
-	}
 	if (!detail::timespec_to_deadline(tmo, absolute, absolute ? 0 : now(), deadline))
 		return false;
 	abs = detail::deadline_to_timespec(deadline);
@@ -424,7 +402,9 @@ void Dispatcher::disarm_timer() noexcept
 	timer_fired_ = false;
 }
 
-bool Dispatcher::run_callback(uint32_t slot, unsigned short reason, uint32_t events) noexcept
+// Inline: it runs once per delivered event, and its callers are all here.
+[[gnu::always_inline]] inline bool Dispatcher::run_callback(uint32_t slot, unsigned short reason,
+							    uint32_t events) noexcept
 {
 	struct event *evt = slots_[slot].evt;
 	const uint64_t epoch = epoch_;

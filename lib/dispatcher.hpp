@@ -169,8 +169,41 @@ private:
 
 	uint32_t slot_of(const struct event *evt) const noexcept;
 	int64_t now() const noexcept;
-	bool deadline_for(const struct timespec &tmo, bool absolute, int64_t &deadline,
-			  struct timespec &abs) const noexcept;
+	/*
+	 * The deadline of a timeout given as @tmo, in nanoseconds and as the
+	 * timespec written back to evt->tmo. A relative value is added to a
+	 * fresh clock read, so that no timeout fires early. Common relative
+	 * values (whole seconds below 2^31, tv_nsec normalised) take this
+	 * inline path without 128-bit arithmetic or division: an arm or
+	 * re-arm is otherwise short enough for those, and for a call, to
+	 * show. Returns false for a negative relative value.
+	 */
+	[[gnu::always_inline]] bool deadline_for(const struct timespec &tmo, bool absolute,
+						 int64_t &deadline, struct timespec &abs) const noexcept
+	{
+		if (!absolute && tmo.tv_sec >= 0 && tmo.tv_sec < INT32_MAX &&
+		    static_cast<unsigned long>(tmo.tv_nsec) <
+			    static_cast<unsigned long>(detail::kNsPerSec)) {
+			struct timespec t;
+			clock_gettime(clock_, &t);
+			abs.tv_sec = t.tv_sec + tmo.tv_sec;
+			abs.tv_nsec = t.tv_nsec + tmo.tv_nsec;
+			if (abs.tv_nsec >= detail::kNsPerSec) {
+				abs.tv_nsec -= detail::kNsPerSec;
+				abs.tv_sec++;
+			}
+			// Beyond int64 nanoseconds (the year 2262 on
+			// CLOCK_REALTIME): the general path clamps.
+			if (abs.tv_sec < detail::kNever / detail::kNsPerSec) {
+				deadline = static_cast<int64_t>(abs.tv_sec) * detail::kNsPerSec +
+					   abs.tv_nsec;
+				return true;
+			}
+		}
+		return deadline_slow(tmo, absolute, deadline, abs);
+	}
+	bool deadline_slow(const struct timespec &tmo, bool absolute, int64_t &deadline,
+			   struct timespec &abs) const noexcept;
 	int epoll_set(int op, int fd, uint32_t mask, uint64_t id) noexcept;
 	int register_fd(uint32_t slot, struct event *evt, uint32_t mask) noexcept;
 	void unregister_fd(uint32_t slot, struct event *evt) noexcept;
