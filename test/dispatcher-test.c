@@ -18,6 +18,7 @@
 
 #include "alloc-util.h"
 #include "core-util.h"
+#include "nop-util.h"
 
 /* ------------------------------------------------------------------------
  * A recording event
@@ -1984,13 +1985,6 @@ static void test_huge_batch(void **state)
  * Memory
  */
 
-static int noop_cb(struct event *evt, uint32_t events)
-{
-	(void)evt;
-	(void)events;
-	return EVENTCB_CONTINUE;
-}
-
 /*
  * Library memory per registered event: a 12-byte slot, plus a 16-byte heap
  * entry for a timeout. 65536 timer-only events fill both tables to their
@@ -2007,7 +2001,7 @@ static void test_memory_per_timer(void **state)
 	assert_non_null(ev);
 	size_t before = allocated_bytes();
 	for (int i = 0; i < N; i++) {
-		struct event init = TIMER_EVENT_ON_STACK(noop_cb, 0);
+		struct event init = TIMER_EVENT_ON_STACK(nop_cb, 0);
 
 		ev[i] = init;
 		ev[i].tmo.tv_sec = 100 + i % 1000;

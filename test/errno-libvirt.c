@@ -22,6 +22,8 @@
 #include <vent/event.h>
 #include <vent/libvirt.h>
 
+#include "nop-util.h"
+
 #define CHECK(cond)                                                              \
 	do {                                                                     \
 		if (!(cond)) {                                                   \
@@ -38,13 +40,6 @@ static void busy_cleanup(struct event *evt)
 {
 	(void)evt;
 	busy_rc = vent_libvirt_register(busy_dsp);
-}
-
-static int nop_cb(struct event *evt, uint32_t events)
-{
-	(void)evt;
-	(void)events;
-	return EVENTCB_CONTINUE;
 }
 
 static int plain(void)

@@ -153,6 +153,7 @@
 #include <vent/watch.h>
 
 #include "core-util.h"
+#include "nop-util.h"
 
 static int (*fs_arm)(const char *name, long nth, int err, long times);
 static long (*fs_disarm)(void);
@@ -478,20 +479,6 @@ static void sources_kernel_errors(void **state)
 	assert_int_equal(fd_count(), base);
 	check_dispatcher_works(d);
 	free_dispatcher(d);
-}
-
-static void nop_handle(int watch, int fd, int events, void *opaque)
-{
-	(void)watch;
-	(void)fd;
-	(void)events;
-	(void)opaque;
-}
-
-static void nop_timeout(int timer, void *opaque)
-{
-	(void)timer;
-	(void)opaque;
 }
 
 /* watch.h: the first call attaches an eventfd; EMFILE/ENFILE from it and

@@ -9,7 +9,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -23,17 +22,8 @@
 #include <vent/event.h>
 #include <vent/ffi.h>
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	assert_non_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
+#include "fd-util.h"
+#include "nop-util.h"
 
 struct fixture {
 	struct dispatcher *dsp;
@@ -46,7 +36,8 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	alarm(20);
-	f->nfds = count_fds();
+	f->nfds = fd_count();
+	assert_true(f->nfds >= 0);
 	f->dsp = new_dispatcher(CLOCK_MONOTONIC);
 	assert_non_null(f->dsp);
 	assert_int_equal(pipe2(f->pipefd, O_CLOEXEC | O_NONBLOCK), 0);
@@ -63,7 +54,7 @@ static int teardown(void **state)
 		close(f->pipefd[0]);
 	if (f->pipefd[1] >= 0)
 		close(f->pipefd[1]);
-	assert_int_equal(count_fds(), f->nfds);
+	assert_int_equal(fd_count(), f->nfds);
 	free(f);
 	alarm(0);
 	return 0;
@@ -396,20 +387,13 @@ static void busy_cleanup(struct event *evt)
 	busy_timeout_rc = vent_event_set_timeout_ms(busy_target, 10);
 }
 
-static int noop_cb(struct event *evt, uint32_t events)
-{
-	(void)evt;
-	(void)events;
-	return EVENTCB_CONTINUE;
-}
-
 static void test_ffi_teardown_ebusy(void **state)
 {
 	struct fixture *f = *state;
 	/* Slots are cleaned in registration order: first's cleanup runs while
 	 * target is still registered. */
-	struct event first = EVENT_ON_STACK(noop_cb, -1, 0);
-	struct event target = EVENT_ON_STACK(noop_cb, f->pipefd[0], EPOLLIN);
+	struct event first = EVENT_ON_STACK(nop_cb, -1, 0);
+	struct event target = EVENT_ON_STACK(nop_cb, f->pipefd[0], EPOLLIN);
 
 	first.cleanup = busy_cleanup;
 	first.tmo.tv_sec = 100;

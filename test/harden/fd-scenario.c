@@ -32,6 +32,7 @@
 #include <vent/watch.h>
 
 #include "harden-util.h"
+#include "../nop-util.h"
 
 static struct rlimit saved_lim;
 
@@ -55,27 +56,6 @@ static void limit_to(int k)
 static void unlimit(void)
 {
 	EXPECT(setrlimit(RLIMIT_NOFILE, &saved_lim) == 0, "setrlimit restore");
-}
-
-static int nop_cb(struct event *e, uint32_t events)
-{
-	(void)e;
-	(void)events;
-	return EVENTCB_CONTINUE;
-}
-
-static void nop_handle(int watch, int fd, int events, void *opaque)
-{
-	(void)watch;
-	(void)fd;
-	(void)events;
-	(void)opaque;
-}
-
-static void nop_timeout(int timer, void *opaque)
-{
-	(void)timer;
-	(void)opaque;
 }
 
 static int frees;
