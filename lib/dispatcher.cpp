@@ -376,14 +376,13 @@ int Dispatcher::mod_timeout(struct event *evt, const struct timespec &tmo) noexc
  */
 void Dispatcher::arm_timer() noexcept
 {
+	if (!timer_stale())
+		return;
 	if (heap_.empty() || heap_.top().when == kNever) {
-		if (armed_ != kNever || timer_fired_)
-			disarm_timer();
+		disarm_timer();
 		return;
 	}
 	const int64_t top = heap_.top().when;
-	if (!timer_fired_ && top >= armed_)
-		return;
 	struct itimerspec its = {};
 	// A zero it_value would disarm; deadlines at or before the epoch are
 	// simply "already expired".

@@ -210,9 +210,10 @@ private:
 	void release_slot(uint32_t slot) noexcept;
 	void forget(uint32_t slot, struct event *evt) noexcept;
 	void arm_timer() noexcept;
-	// False when arm_timer() would make no syscall: the heap's top is not
-	// earlier than what the timerfd holds (the common case of a re-arm,
-	// which moves a deadline later). Inline, so that case costs no call.
+	// False when the timerfd already fits the heap, so arm_timer() makes
+	// no syscall: the heap's top is not earlier than what the timerfd
+	// holds (the common case of a re-arm, which moves a deadline later),
+	// or both are empty. Inline, so callers skip the call in that case.
 	bool timer_stale() const noexcept
 	{
 		if (timer_fired_)
