@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // heap-test.cpp - unit test of vent::detail::TimeoutHeap and the deadline
-// helpers of lib/timeout_heap.hpp, against a reference model (std::map on
+// helpers of lib/core/timeout_heap.hpp, against a reference model (std::map on
 // (deadline, arm sequence)). Linked against the library's internal objects.
 #include <algorithm>
 #include <climits>
@@ -19,7 +19,7 @@ extern "C" {
 #include <cmocka.h>
 }
 
-#include "timeout_heap.hpp"
+#include "core/timeout_heap.hpp"
 
 using vent::detail::deadline_to_timespec;
 using vent::detail::kInBatch;

@@ -15,7 +15,7 @@
 #include <vent/watch.h>
 
 // Before cmocka.h, whose macros clash with the standard library's headers.
-#include "watch.hpp"
+#include "watch/watch.hpp"
 
 extern "C" {
 #include <cmocka.h>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-// capi_event.cpp - extern "C" definitions for include/vent/event.h.
+// core/capi.cpp - extern "C" definitions for include/vent/event.h.
 #include <cerrno>
 #include <cstddef>
 #include <cstdlib>
@@ -10,8 +10,8 @@
 
 #include <vent/event.h>
 
-#include "capi.hpp"
-#include "dispatcher.hpp"
+#include "base/capi.hpp"
+#include "core/dispatcher.hpp"
 
 using vent::detail::guard;
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-// capi_ts_util.cpp - extern "C" definitions for include/vent/ts-util.h and
+// util/ts_util.cpp - extern "C" definitions for include/vent/ts-util.h and
 // include/vent/tv-util.h (the same algorithms on two time types).
 #include <cstdlib>
 #include <cstring>
@@ -7,7 +7,7 @@
 #include <vent/ts-util.h>
 #include <vent/tv-util.h>
 
-#include "capi.hpp"
+#include "base/capi.hpp"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-#include "fork_guard.hpp"
+#include "base/fork_guard.hpp"
 
 #include <pthread.h>
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-#include "add_check.hpp"
+#include "core/add_check.hpp"
 
 #include <atomic>
 

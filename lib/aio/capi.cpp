@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-// capi_aio.cpp - extern "C" definitions for include/vent/aio.h.
+// aio/capi.cpp - extern "C" definitions for include/vent/aio.h.
 #include <cerrno>
 #include <new>
 
 #include <vent/aio.h>
 
-#include "aio.hpp"
-#include "capi.hpp"
+#include "aio/aio.hpp"
+#include "base/capi.hpp"
 
 using vent::Aio;
 using vent::detail::AioArgs;

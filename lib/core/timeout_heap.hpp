@@ -6,7 +6,7 @@
 #include <ctime>
 #include <limits>
 
-#include "pod_array.hpp"
+#include "base/pod_array.hpp"
 
 namespace vent::detail {
 

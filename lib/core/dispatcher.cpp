@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-#include "dispatcher.hpp"
+#include "core/dispatcher.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -13,8 +13,8 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "add_check.hpp"
-#include "capi.hpp"
+#include "core/add_check.hpp"
+#include "base/capi.hpp"
 
 namespace vent {
 

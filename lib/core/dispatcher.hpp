@@ -12,9 +12,9 @@
 
 #include <vent/event.h>
 
-#include "fork_guard.hpp"
-#include "timeout_heap.hpp"
-#include "unique_fd.hpp"
+#include "base/fork_guard.hpp"
+#include "core/timeout_heap.hpp"
+#include "base/unique_fd.hpp"
 
 namespace vent {
 
@@ -87,7 +87,7 @@ public:
 					uint32_t events) noexcept;
 	bool owns(const struct event *evt) const noexcept { return slot_of(evt) != kNoSlot; }
 	// True if a registered event (enabled or disabled) holds fd number @fd.
-	// Used by the add check of lib/sources.cpp (see add_check.hpp).
+	// Used by the add check of lib/sources/sources.cpp (see add_check.hpp).
 	bool watches_fd(int fd) const noexcept
 	{
 		return fd >= 0 && static_cast<size_t>(fd) < fd_owner_.size() &&

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-// capi_watch.cpp - extern "C" definitions for include/vent/watch.h.
+// watch/capi.cpp - extern "C" definitions for include/vent/watch.h.
 #include <cerrno>
 #include <memory>
 
 #include <vent/watch.h>
 
-#include "capi.hpp"
-#include "watch.hpp"
+#include "base/capi.hpp"
+#include "watch/watch.hpp"
 
 using vent::WatchAdapter;
 using vent::detail::guard;

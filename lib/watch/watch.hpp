@@ -12,8 +12,8 @@
 #include <vent/event.h>
 #include <vent/watch.h>
 
-#include "fork_guard.hpp"
-#include "unique_fd.hpp"
+#include "base/fork_guard.hpp"
+#include "base/unique_fd.hpp"
 
 namespace vent {
 

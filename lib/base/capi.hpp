@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-// capi.hpp - helpers shared by the extern "C" facades (lib/capi_*.cpp).
+// capi.hpp - helpers shared by the extern "C" facades (lib/*/capi.cpp).
 #pragma once
 
 #include <cerrno>

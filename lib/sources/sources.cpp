@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-#include "sources.hpp"
+#include "sources/sources.hpp"
 
 #include <cerrno>
 #include <climits>
@@ -18,9 +18,9 @@
 
 #include <vent/event.h>
 
-#include "add_check.hpp"
-#include "dispatcher.hpp"
-#include "unique_fd.hpp"
+#include "core/add_check.hpp"
+#include "core/dispatcher.hpp"
+#include "base/unique_fd.hpp"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3

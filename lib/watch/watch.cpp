@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-#include "watch.hpp"
+#include "watch/watch.hpp"
 
 #include <algorithm>
 #include <atomic>

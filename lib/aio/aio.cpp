@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-#include "aio.hpp"
+#include "aio/aio.hpp"
 
 #include <cerrno>
 #include <climits>
@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "capi.hpp"
+#include "base/capi.hpp"
 
 namespace vent::detail {
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-// capi_ffi.cpp - extern "C" definitions for include/vent/ffi.h.
+// ffi/capi.cpp - extern "C" definitions for include/vent/ffi.h.
 #include <cerrno>
 #include <climits>
 #include <cstddef>
@@ -10,7 +10,7 @@
 #include <vent/event.h>
 #include <vent/ffi.h>
 
-#include "capi.hpp"
+#include "base/capi.hpp"
 
 namespace {
 

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-// capi_sources.cpp - extern "C" definitions for include/vent/sources.h.
+// sources/capi.cpp - extern "C" definitions for include/vent/sources.h.
 #include <cerrno>
 
 #include <vent/sources.h>
 
-#include "capi.hpp"
-#include "sources.hpp"
+#include "base/capi.hpp"
+#include "sources/sources.hpp"
 
 using vent::detail::guard;
 

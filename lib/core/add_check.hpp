@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // add_check.hpp - a veto that Dispatcher::add() consults before registering
 // an fd. Kept apart from the dispatcher so that the core does not depend on
-// the modules that use it (lib/sources.cpp refuses a second signal source
+// the modules that use it (lib/sources/sources.cpp refuses a second signal source
 // for a signal the dispatcher already watches).
 #pragma once
 

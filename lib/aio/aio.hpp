@@ -13,8 +13,8 @@
 #include <vent/aio.h>
 #include <vent/event.h>
 
-#include "fork_guard.hpp"
-#include "unique_fd.hpp"
+#include "base/fork_guard.hpp"
+#include "base/unique_fd.hpp"
 
 namespace vent {
 
