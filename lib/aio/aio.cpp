@@ -313,7 +313,7 @@ ssize_t Aio::execute(const AioReq &r) noexcept
 	do {
 		switch (r.op) {
 		case AioOp::Openat:
-			rc = openat(r.fd, r.path, r.flags, static_cast<mode_t>(r.mode));
+			rc = openat(r.fd, r.path, r.flags, r.mode);
 			break;
 		case AioOp::Close:
 			// Linux releases the fd even when close() fails: never retry.
@@ -325,10 +325,10 @@ ssize_t Aio::execute(const AioReq &r) noexcept
 			rc = pwrite(r.fd, r.buf, r.len, static_cast<off_t>(r.off));
 			break;
 		case AioOp::Fstatat:
-			rc = fstatat(r.fd, r.path, static_cast<struct stat *>(r.buf), r.flags);
+			rc = fstatat(r.fd, r.path, r.st, r.flags);
 			break;
 		case AioOp::Statx:
-			rc = statx(r.fd, r.path, r.flags, r.mode, static_cast<struct statx *>(r.buf));
+			rc = statx(r.fd, r.path, r.flags, r.mask, r.stx);
 			break;
 		case AioOp::Unlinkat:
 			rc = unlinkat(r.fd, r.path, r.flags);
@@ -337,7 +337,7 @@ ssize_t Aio::execute(const AioReq &r) noexcept
 			rc = renameat(r.fd, r.path, r.fd2, r.path2);
 			break;
 		case AioOp::Mkdirat:
-			rc = mkdirat(r.fd, r.path, static_cast<mode_t>(r.mode));
+			rc = mkdirat(r.fd, r.path, r.mode);
 			break;
 		case AioOp::Fsync:
 			rc = fsync(r.fd);
@@ -465,7 +465,10 @@ int Aio::submit(const AioArgs &a, vent_aio_cb cb, void *arg)
 	r->fd2 = a.fd2;
 	r->flags = a.flags;
 	r->mode = a.mode;
+	r->mask = a.mask;
 	r->buf = a.buf;
+	r->st = a.st;
+	r->stx = a.stx;
 	r->len = a.len;
 	r->off = a.off;
 	do {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <pthread.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <vent/aio.h>
@@ -29,13 +30,18 @@ enum class AioOp : uint8_t {
 
 // What a submit call hands over. Paths are borrowed here and copied into
 // the request's single allocation.
+// Each field has one meaning; the ones an operation does not use stay at
+// their defaults.
 struct AioArgs {
 	AioOp op;
 	int fd = -1;     // fd, or dirfd for the path operations
 	int fd2 = -1;    // newdirfd of renameat
-	int flags = 0;
-	unsigned mode = 0; // mode_t, or the statx mask
-	void *buf = nullptr; // pread/pwrite buffer, struct stat, struct statx
+	int flags = 0;   // open, AT_* or unlinkat flags
+	mode_t mode = 0; // openat and mkdirat permission bits
+	unsigned mask = 0; // statx: STATX_* fields wanted
+	void *buf = nullptr; // pread/pwrite data
+	struct stat *st = nullptr;   // fstatat result
+	struct statx *stx = nullptr; // statx result
 	size_t len = 0;
 	int64_t off = 0;
 	const char *path = nullptr;
@@ -54,7 +60,9 @@ struct AioReq {
 	vent_aio_cb cb;
 	void *arg;
 	ssize_t result;
-	void *buf;
+	void *buf;          // pread/pwrite data
+	struct stat *st;    // fstatat result
+	struct statx *stx;  // statx result
 	size_t len;
 	int64_t off;
 	const char *path;  // points into this allocation, or nullptr
@@ -63,7 +71,8 @@ struct AioReq {
 	int fd;
 	int fd2;
 	int flags;
-	unsigned mode;
+	mode_t mode;   // openat, mkdirat
+	unsigned mask; // statx
 	AioOp op;
 	// Queued -> Running under the pool's mutex; Running -> Done by the
 	// thread without it (cancel reads it under the mutex).

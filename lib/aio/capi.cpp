@@ -159,7 +159,7 @@ VENT_PUBLIC int vent_aio_fstatat(struct vent_aio *aio, int dirfd, const char *pa
 	AioArgs a{AioOp::Fstatat};
 	a.fd = dirfd;
 	a.path = path;
-	a.buf = st;
+	a.st = st;
 	a.flags = flags;
 	return submit(aio, a, cb, arg);
 }
@@ -173,9 +173,9 @@ VENT_PUBLIC int vent_aio_statx(struct vent_aio *aio, int dirfd, const char *path
 	AioArgs a{AioOp::Statx};
 	a.fd = dirfd;
 	a.path = path;
-	a.buf = stx;
+	a.stx = stx;
 	a.flags = flags;
-	a.mode = mask;
+	a.mask = mask;
 	return submit(aio, a, cb, arg);
 }
 
