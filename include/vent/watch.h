@@ -180,7 +180,9 @@ int vent_remove_handle(struct dispatcher *dsp, int watch) VENT_NOEXCEPT;
  * Any thread, also from a callback. Timeouts use the dispatcher's clock.
  *
  * Return: the timer id (> 0, never reused while the dispatcher lives);
- * -EINVAL if @dsp or @cb is NULL or @interval_ms < -1; -ENOSPC when the
+ * -EINVAL if @dsp or @cb is NULL or @interval_ms < -1, or if @interval_ms
+ * > 0 and the dispatcher's clock cannot be read (clock_gettime(2)'s error:
+ * nothing is added); -ENOSPC when the
  * ids are exhausted; -ENOMEM, -EMFILE, -ENFILE, -ENOSPC when out of memory,
  * fds or epoll watches (first call on a dispatcher); -EBUSY while the
  * dispatcher is being cleaned or freed; -ECHILD in a forked child.
@@ -200,9 +202,10 @@ int vent_add_timeout(struct dispatcher *dsp, int interval_ms, vent_timeout_cb cb
  * thread wakes a sleeping loop, which then runs the callback. Any thread,
  * also from a callback.
  *
- * Return: 0; -EINVAL if @dsp is NULL or @interval_ms < -1; -ENOENT if
- * @timer is not a registered timeout (then nothing changes); -ECHILD in a
- * forked child. Never allocates.
+ * Return: 0; -EINVAL if @dsp is NULL or @interval_ms < -1, or if
+ * @interval_ms > 0 and the dispatcher's clock cannot be read
+ * (clock_gettime(2)'s error); -ENOENT if @timer is not a registered timeout;
+ * -ECHILD in a forked child. On an error nothing changes. Never allocates.
  */
 int vent_update_timeout(struct dispatcher *dsp, int timer, int interval_ms) VENT_NOEXCEPT;
 

@@ -195,11 +195,30 @@ void WatchAdapter::attach()
 	ctl_ = std::move(ctl);
 }
 
-int64_t WatchAdapter::now() const noexcept
+// Reads the dispatcher's clock into @ns; 0 or -errno. A clock that cannot
+// be read (an alarm clock on a host without an RTC) is reported, never
+// replaced by a value made up from an uninitialised timespec.
+int WatchAdapter::now(int64_t &ns) const noexcept
 {
 	struct timespec ts;
-	clock_gettime(clock_, &ts);
-	return static_cast<int64_t>(ts.tv_sec) * kNsPerSec + ts.tv_nsec;
+	if (clock_gettime(clock_, &ts) < 0)
+		return -errno;
+	ns = static_cast<int64_t>(ts.tv_sec) * kNsPerSec + ts.tv_nsec;
+	return 0;
+}
+
+// The deadline @interval_ms from now into @due (see Timer::due); 0 or -errno.
+int WatchAdapter::due_in(int interval_ms, int64_t &due) const noexcept
+{
+	if (interval_ms <= 0) {
+		due = interval_ms < 0 ? kOff : 0;
+		return 0;
+	}
+	int64_t t = 0;
+	int rc = now(t);
+	if (rc == 0)
+		due = t + interval_ms * kNsPerMs;
+	return rc;
 }
 
 int WatchAdapter::next_id() noexcept
@@ -372,16 +391,14 @@ int WatchAdapter::add_timeout(int interval_ms, vent_timeout_cb cb, void *opaque,
 	if (detached_)
 		return -EBUSY;
 	timers_.reserve(timers_.size() + 1);
+	int64_t due = 0;
+	if (int rc = due_in(interval_ms, due); rc < 0)
+		return rc;
 	int id = next_id();
 	if (id < 0)
 		return id;
 	t->id = id;
-	if (interval_ms < 0)
-		t->due = kOff;
-	else if (interval_ms == 0)
-		t->due = 0;
-	else
-		t->due = now() + interval_ms * kNsPerMs;
+	t->due = due;
 	timers_.emplace(id, t);
 	queue_locked(t);
 	return id;
@@ -396,13 +413,11 @@ int WatchAdapter::update_timeout(int id, int interval_ms) noexcept
 	Timer &t = *it->second;
 	// Any value >= 0 restarts the period, even the same one: libvirt's
 	// keepalive relies on it.
+	int64_t due = 0;
+	if (int rc = due_in(interval_ms, due); rc < 0)
+		return rc; // nothing changed
 	t.interval = interval_ms;
-	if (interval_ms < 0)
-		t.due = kOff;
-	else if (interval_ms == 0)
-		t.due = 0;
-	else
-		t.due = now() + interval_ms * kNsPerMs;
+	t.due = due;
 	queue_locked(it->second);
 	return 0;
 }
@@ -632,7 +647,11 @@ int WatchAdapter::on_timer(struct event *evt, uint32_t events) noexcept
 	self = t->core_ref;
 	if (t->removed || t->due == kOff)
 		return EVENTCB_CONTINUE;
-	const int64_t now = ad->now();
+	// The core found the deadline passed; if the clock cannot be read
+	// now, the deadline itself is the best estimate of the time.
+	int64_t now = 0;
+	if (ad->now(now) < 0)
+		now = t->due;
 	if (t->due > now) {
 		// The period was restarted after the core's deadline was set:
 		// never fire early, wait for the new deadline.

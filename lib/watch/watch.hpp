@@ -145,7 +145,8 @@ private:
 	using Lock = std::unique_lock<std::mutex>;
 
 	void attach();
-	int64_t now() const noexcept;
+	int now(int64_t &ns) const noexcept;
+	int due_in(int interval_ms, int64_t &due) const noexcept;
 	static int next_id() noexcept;
 	void queue_locked(const std::shared_ptr<detail::CoreObj> &obj) noexcept;
 	void bury_locked(const std::shared_ptr<detail::Watch> &w) noexcept;

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * watch-clock-test.c - vent/watch.h when the dispatcher's clock cannot be
+ * read: vent_add_timeout() and vent_update_timeout() report the error
+ * instead of computing a deadline from an uninitialised timespec.
+ *
+ * A clock that timerfd_create() accepts but clock_gettime() refuses exists
+ * (CLOCK_BOOTTIME_ALARM as root on a host without an RTC), but not on
+ * every machine: this program defines clock_gettime() itself, which the
+ * library's calls resolve to (the executable comes first in the symbol
+ * lookup), and makes it fail on demand.
+ */
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <vent/event.h>
+#include <vent/watch.h>
+
+
+static int clock_broken; /* clock_gettime() fails with EINVAL while set */
+static int clock_refused; /* ...and counts its refusals */
+
+int clock_gettime(clockid_t clk, struct timespec *ts)
+{
+	static int (*real)(clockid_t, struct timespec *);
+
+	if (__atomic_load_n(&clock_broken, __ATOMIC_SEQ_CST)) {
+		__atomic_add_fetch(&clock_refused, 1, __ATOMIC_SEQ_CST);
+		errno = EINVAL;
+		return -1;
+	}
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "clock_gettime"); /* POSIX's idiom */
+	return real(clk, ts);
+}
+
+static int fired;
+
+static void count_timeout(int timer, void *opaque)
+{
+	(void)timer;
+	(void)opaque;
+	fired++;
+}
+
+static void test_watch_clock_unreadable(void **state)
+{
+	struct dispatcher *d = new_dispatcher(CLOCK_MONOTONIC);
+
+	(void)state;
+	assert_non_null(d);
+	/* Attached while the clock works; a 0 and a disabled timeout need no clock. */
+	int t = vent_add_timeout(d, 60000, count_timeout, NULL, NULL);
+	assert_true(t > 0);
+
+	__atomic_store_n(&clock_broken, 1, __ATOMIC_SEQ_CST);
+	assert_int_equal(vent_add_timeout(d, 10, count_timeout, NULL, NULL), -EINVAL);
+	assert_int_equal(vent_update_timeout(d, t, 10), -EINVAL);
+	int off = vent_add_timeout(d, -1, count_timeout, NULL, NULL);
+	assert_true(off > 0);
+	assert_int_equal(vent_update_timeout(d, off, -1), 0);
+	__atomic_store_n(&clock_broken, 0, __ATOMIC_SEQ_CST);
+	assert_true(__atomic_load_n(&clock_refused, __ATOMIC_SEQ_CST) >= 2);
+
+	/* The failed update left the 60 s period alone: nothing fires soon. */
+	for (int i = 0; i < 5; i++)
+		assert_true(vent_wait(d, 10, NULL) >= 0);
+	assert_int_equal(fired, 0);
+	/* And the clock is read again once it works. */
+	assert_int_equal(vent_update_timeout(d, t, 1), 0);
+	for (int i = 0; i < 500 && !fired; i++)
+		assert_true(vent_wait(d, 10, NULL) >= 0);
+	assert_true(fired >= 1);
+	assert_int_equal(vent_remove_timeout(d, t), 0);
+	assert_int_equal(vent_remove_timeout(d, off), 0);
+	free_dispatcher(d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_watch_clock_unreadable),
+	};
+
+	alarm(60);
+	return cmocka_run_group_tests_name("watch-clock", tests, NULL, NULL);
+}
