@@ -123,7 +123,8 @@
  *  12 submit calls: EINVAL (each NULL argument), EBUSY, ENOENT, ECHILD,
  *  EAGAIN  aio-test; ENOMEM aio-test faults
  * ts-util.h / tv-util.h
- *  ts_search / ts_insert, tv_*  -1   ts-util-test
+ *  ts_search / tv_search  EINVAL   ts-util-test, minivent-conformance
+ *  ts_insert / tv_insert  EINVAL, EOVERFLOW   ts-util-test, minivent-conformance
  *
  * Not a documented code, but found here: errno-test sys:
  * rebuild_keeps_live_events (an epoll_ctl failure while purging an orphaned

@@ -250,46 +250,76 @@ static void test_us_conversions(void **state)
 		P##_sort(NULL, 5);                                                              \
 		assert_true(P##_sorted(arr, N));                                                \
                                                                                                 \
-		/* search: the insertion point after all equal elements. */                     \
+		/* search: the insertion point before all equal elements. */                    \
 		for (int k = -7; k <= 7; k++) {                                                 \
 			for (int h = 0; h < 4; h++) {                                           \
 				T key = P##_mk(k, h * (UNIT / 4));                              \
 				long pos = P##_search(arr, N, &key);                            \
 				assert_true(pos >= 0 && pos <= N);                              \
 				for (long i = 0; i < pos; i++)                                  \
-					assert_true(P##_compare(arr[i], &key) <= 0);            \
+					assert_true(P##_compare(arr[i], &key) < 0);             \
 				for (long i = pos; i < N; i++)                                  \
-					assert_true(P##_compare(arr[i], &key) > 0);             \
+					assert_true(P##_compare(arr[i], &key) >= 0);            \
 			}                                                                       \
 		}                                                                               \
 		T key = P##_mk(0, 0);                                                           \
 		assert_int_equal(P##_search(arr, 0, &key), 0);                                  \
-		assert_int_equal(P##_search(NULL, N, &key), -1);                                \
-		assert_int_equal(P##_search(arr, N, NULL), -1);                                 \
+		assert_int_equal(P##_search(NULL, N, &key), -EINVAL);                           \
+		assert_int_equal(P##_search(NULL, 0, &key), -EINVAL);                           \
+		assert_int_equal(P##_search(arr, N, NULL), -EINVAL);                            \
+		assert_int_equal(P##_search(arr, (size_t)LONG_MAX + 1, &key), -EINVAL);         \
+		/* The value is normalised in place on success only. */                         \
+		T un = P##_mk(0, UNIT + UNIT / 2);                                              \
+		assert_int_equal(P##_search(NULL, N, &un), -EINVAL);                            \
+		P##_expect(&un, 0, UNIT + UNIT / 2);                                            \
+		assert_true(P##_search(arr, N, &un) >= 0);                                      \
+		P##_expect(&un, 1, UNIT / 2);                                                   \
+		un = P##_mk(0, -1);                                                             \
+		assert_true(P##_search(arr, 0, &un) == 0);                                      \
+		P##_expect(&un, -1, UNIT - 1);                                                  \
                                                                                                 \
-		/* insert: keeps the array sorted, equal ones after the old. */                 \
+		/* insert: keeps the array sorted, each before the equal old ones. */           \
 		size_t len = 0;                                                                 \
 		for (int i = 0; i < N; i++) {                                                   \
-			long want = P##_search(ins, len, &vals[i]);                             \
+			T copy = vals[i];                                                       \
+			long want = P##_search(ins, len, &copy);                                \
 			long pos = P##_insert(ins, &len, N, &vals[i]);                          \
 			assert_int_equal(pos, want);                                            \
 			assert_int_equal(len, (size_t)i + 1);                                   \
 			assert_ptr_equal(ins[pos], &vals[i]);                                   \
 			assert_true(P##_sorted(ins, len));                                      \
 		}                                                                               \
-		/* Stable: equal values keep insertion (index) order. */                        \
+		/* Equal values end up in reverse insertion (index) order. */                   \
 		for (int i = 1; i < N; i++)                                                     \
 			if (P##_compare(ins[i - 1], ins[i]) == 0)                               \
-				assert_true(ins[i - 1] < ins[i]);                               \
-		/* Full: -1, nothing changed. */                                                \
-		assert_int_equal(P##_insert(ins, &len, N, &key), -1);                           \
+				assert_true(ins[i - 1] > ins[i]);                               \
+		/* Full: -EOVERFLOW, nothing changed (also with a NULL value). */               \
+		T big = P##_mk(0, 3 * UNIT);                                                    \
+		assert_int_equal(P##_insert(ins, &len, N, &big), -EOVERFLOW);                   \
+		assert_int_equal(P##_insert(ins, &len, N, NULL), -EOVERFLOW);                   \
 		assert_int_equal(len, N);                                                       \
+		P##_expect(&big, 0, 3 * UNIT);                                                  \
 		len = 0;                                                                        \
-		assert_int_equal(P##_insert(NULL, &len, N, &key), -1);                          \
-		assert_int_equal(P##_insert(ins, NULL, N, &key), -1);                           \
-		assert_int_equal(P##_insert(ins, &len, N, NULL), -1);                           \
-		assert_int_equal(P##_insert(ins, &len, 0, &key), -1);                           \
+		assert_int_equal(P##_insert(NULL, &len, N, &key), -EINVAL);                     \
+		assert_int_equal(P##_insert(ins, NULL, N, &key), -EINVAL);                      \
+		assert_int_equal(P##_insert(ins, &len, N, NULL), -EINVAL);                      \
+		assert_int_equal(P##_insert(ins, &len, 0, &key), -EOVERFLOW);                   \
 		assert_int_equal(len, 0);                                                       \
+		/* Normalised in place on success. */                                           \
+		assert_int_equal(P##_insert(ins, &len, 1, &big), 0);                            \
+		P##_expect(&big, 3, 0);                                                         \
+		len = 0;                                                                        \
+		/* minivent's example: {1,0},{1,0},{2,0}, searching {1,0}, gives 0. */         \
+		{                                                                               \
+			T one1 = P##_mk(1, 0), one2 = P##_mk(1, 0), two = P##_mk(2, 0);         \
+			T *ex[3] = {&one1, &one2, &two};                                        \
+			T q = P##_mk(1, 0);                                                     \
+			assert_int_equal(P##_search(ex, 3, &q), 0);                             \
+			q = P##_mk(2, 0);                                                       \
+			assert_int_equal(P##_search(ex, 3, &q), 2);                             \
+			q = P##_mk(3, 0);                                                       \
+			assert_int_equal(P##_search(ex, 3, &q), 3);                             \
+		}                                                                               \
 		/* Front, back, middle. */                                                      \
 		T lo = P##_mk(-1, 0), mid = P##_mk(0, 0), hi = P##_mk(1, 0);                    \
 		assert_int_equal(P##_insert(ins, &len, 3, &mid), 0);                            \

@@ -72,13 +72,20 @@ int ts_compare(const struct timespec *ts1, const struct timespec *ts2) VENT_NOEX
 void ts_sort(struct timespec **tss, size_t len) VENT_NOEXCEPT;
 
 /**
- * ts_search() - bisect a sorted array of timespec pointers
+ * ts_search() - find the insertion point in a sorted array of timespec pointers
  * @tss: the array, sorted by ts_sort()
  * @len: its length
- * @ts: the value to look for
+ * @ts: the value to look for; normalised in place on success
  *
- * Return: the index at which @ts would be inserted to keep the array sorted
- * (after all elements equal to it); -1 if @tss or @ts is NULL.
+ * Bisection, O(log @len). minivent's contract: the index returned is
+ * *before* any elements equal to @ts. If it is n, then @tss[n-1] is
+ * earlier than @ts and @tss[n] is equal to or later than @ts: for
+ * {1,0}, {1,0}, {2,0} and @ts = {1,0} the result is 0.
+ * On success @ts is normalised in place (tv_nsec brought into [0, 1e9):
+ * {0, 1500000000} becomes {1, 500000000}).
+ *
+ * Return: the index (0 to @len); -EINVAL if @tss or @ts is NULL or @len
+ * exceeds LONG_MAX (@ts is then left as it was).
  */
 long ts_search(struct timespec *const *tss, size_t len, struct timespec *ts) VENT_NOEXCEPT;
 
@@ -86,11 +93,16 @@ long ts_search(struct timespec *const *tss, size_t len, struct timespec *ts) VEN
  * ts_insert() - insert into a sorted array of timespec pointers
  * @tss: the array, with room for @size elements
  * @len: its length, incremented on success
- * @size: its capacity
- * @ts: the pointer to insert
+ * @size: its capacity, in elements
+ * @ts: the pointer to insert (not copied); normalised in place on success
  *
- * Return: the index where @ts was inserted; -1 if an argument is NULL or the
- * array is full.
+ * Inserts @ts at the index ts_search() returns (before the elements equal
+ * to it), moving the later ones up. Does not reallocate @tss.
+ *
+ * Return: the index where @ts was inserted; -EOVERFLOW if the array is full
+ * (*@len >= @size; checked first, as in minivent); -EINVAL if @tss, @len or
+ * @ts is NULL (minivent's code returns -EOVERFLOW for a NULL @len). On
+ * failure nothing changes, @ts included.
  */
 long ts_insert(struct timespec **tss, size_t *len, size_t size, struct timespec *ts) VENT_NOEXCEPT;
 

@@ -72,13 +72,20 @@ int tv_compare(const struct timeval *tv1, const struct timeval *tv2) VENT_NOEXCE
 void tv_sort(struct timeval **tvs, size_t len) VENT_NOEXCEPT;
 
 /**
- * tv_search() - bisect a sorted array of timeval pointers
+ * tv_search() - find the insertion point in a sorted array of timeval pointers
  * @tvs: the array, sorted by tv_sort()
  * @len: its length
- * @tv: the value to look for
+ * @tv: the value to look for; normalised in place on success
  *
- * Return: the index at which @tv would be inserted to keep the array sorted
- * (after all elements equal to it); -1 if @tvs or @tv is NULL.
+ * Bisection, O(log @len). minivent's contract: the index returned is
+ * *before* any elements equal to @tv. If it is n, then @tvs[n-1] is
+ * earlier than @tv and @tvs[n] is equal to or later than @tv: for
+ * {1,0}, {1,0}, {2,0} and @tv = {1,0} the result is 0.
+ * On success @tv is normalised in place (tv_usec brought into [0, 1e6):
+ * {0, 1500000} becomes {1, 500000}).
+ *
+ * Return: the index (0 to @len); -EINVAL if @tvs or @tv is NULL or @len
+ * exceeds LONG_MAX (@tv is then left as it was).
  */
 long tv_search(struct timeval *const *tvs, size_t len, struct timeval *tv) VENT_NOEXCEPT;
 
@@ -86,11 +93,16 @@ long tv_search(struct timeval *const *tvs, size_t len, struct timeval *tv) VENT_
  * tv_insert() - insert into a sorted array of timeval pointers
  * @tvs: the array, with room for @size elements
  * @len: its length, incremented on success
- * @size: its capacity
- * @tv: the pointer to insert
+ * @size: its capacity, in elements
+ * @tv: the pointer to insert (not copied); normalised in place on success
  *
- * Return: the index where @tv was inserted; -1 if an argument is NULL or the
- * array is full.
+ * Inserts @tv at the index tv_search() returns (before the elements equal
+ * to it), moving the later ones up. Does not reallocate @tvs.
+ *
+ * Return: the index where @tv was inserted; -EOVERFLOW if the array is full
+ * (*@len >= @size; checked first, as in minivent); -EINVAL if @tvs, @len or
+ * @tv is NULL (minivent's code returns -EOVERFLOW for a NULL @len). On
+ * failure nothing changes, @tv included.
  */
 long tv_insert(struct timeval **tvs, size_t *len, size_t size, struct timeval *tv) VENT_NOEXCEPT;
 

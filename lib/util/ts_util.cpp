@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // util/ts_util.cpp - extern "C" definitions for include/vent/ts-util.h and
 // include/vent/tv-util.h (the same algorithms on two time types).
+#include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 
@@ -81,16 +83,21 @@ template <class Tr> int compare_ptrs(const void *a, const void *b) noexcept
 			   *static_cast<typename Tr::T *const *>(b));
 }
 
-// Upper bound: the first index whose element is later than @t.
+/*
+ * minivent's contract (its ts-util.h): the insertion point *before* the
+ * elements equal to @t (lower bound), -EINVAL for a NULL array or value,
+ * and @t normalised in place once the arguments are known to be good.
+ */
 template <class Tr>
-long search(typename Tr::T *const *arr, size_t len, const typename Tr::T *t) noexcept
+long search(typename Tr::T *const *arr, size_t len, typename Tr::T *t) noexcept
 {
-	if (!arr || !t)
-		return -1;
+	if (!arr || !t || len > static_cast<size_t>(LONG_MAX))
+		return -EINVAL;
+	normalize<Tr>(t);
 	size_t lo = 0, hi = len;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (compare<Tr>(arr[mid], t) <= 0)
+		if (compare<Tr>(arr[mid], t) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -98,13 +105,22 @@ long search(typename Tr::T *const *arr, size_t len, const typename Tr::T *t) noe
 	return static_cast<long>(lo);
 }
 
+/*
+ * The full check comes first, as in minivent: a full array reports
+ * -EOVERFLOW even when another argument is bad too. A NULL @len is
+ * -EINVAL (minivent's code reads it as "full": see the header).
+ */
 template <class Tr>
 long insert(typename Tr::T **arr, size_t *len, size_t size, typename Tr::T *t) noexcept
 {
-	if (!arr || !len || !t || *len >= size)
-		return -1;
+	if (!len)
+		return -EINVAL;
+	if (*len >= size)
+		return -EOVERFLOW;
 	long pos = search<Tr>(arr, *len, t);
-	memmove(&arr[pos + 1], &arr[pos], (*len - pos) * sizeof(*arr));
+	if (pos < 0)
+		return pos;
+	memmove(&arr[pos + 1], &arr[pos], (*len - static_cast<size_t>(pos)) * sizeof(*arr));
 	arr[pos] = t;
 	(*len)++;
 	return pos;
