@@ -9,7 +9,6 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -57,9 +56,6 @@ Dispatcher::Dispatcher(int clock) : clock_(clock), heap_(SlotPos{this})
 	UniqueFd epfd(epoll_create1(EPOLL_CLOEXEC));
 	if (!epfd)
 		detail::throw_errno();
-	UniqueFd wakefd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-	if (!wakefd)
-		detail::throw_errno();
 
 	struct epoll_event ev = {};
 	ev.events = EPOLLIN;
@@ -67,7 +63,7 @@ Dispatcher::Dispatcher(int clock) : clock_(clock), heap_(SlotPos{this})
 	if (epoll_ctl(epfd.get(), EPOLL_CTL_ADD, tfd.get(), &ev) < 0)
 		detail::throw_errno();
 	ev.data.u64 = kWakeId;
-	if (epoll_ctl(epfd.get(), EPOLL_CTL_ADD, wakefd.get(), &ev) < 0)
+	if (epoll_ctl(epfd.get(), EPOLL_CTL_ADD, wake_.fd(), &ev) < 0)
 		detail::throw_errno();
 
 	// The timer batch never allocates during dispatch.
@@ -75,7 +71,6 @@ Dispatcher::Dispatcher(int clock) : clock_(clock), heap_(SlotPos{this})
 
 	epfd_ = std::move(epfd);
 	tfd_ = std::move(tfd);
-	wakefd_ = std::move(wakefd);
 }
 
 // Only closes fds and frees memory: no epoll_ctl(), no timerfd_settime(),
@@ -497,7 +492,7 @@ void Dispatcher::rebuild_epoll() noexcept
 	if (epoll_ctl(fresh.get(), EPOLL_CTL_ADD, tfd_.get(), &ev) < 0)
 		return;
 	ev.data.u64 = kWakeId;
-	if (epoll_ctl(fresh.get(), EPOLL_CTL_ADD, wakefd_.get(), &ev) < 0)
+	if (epoll_ctl(fresh.get(), EPOLL_CTL_ADD, wake_.fd(), &ev) < 0)
 		return;
 
 	// Line-by-line scan with a fixed buffer: no allocation, so no failure
@@ -582,12 +577,9 @@ int Dispatcher::wait_inner(int timeout_ms, const sigset_t *sigmask) noexcept
 			continue;
 		}
 		if (id == kWakeId) {
-			// Clear the flag before draining: a wake that races with
-			// us then writes again rather than being lost.
-			wake_pending_.store(false, std::memory_order_seq_cst);
-			uint64_t count;
-			ssize_t r = read(wakefd_.get(), &count, sizeof(count));
-			(void)r;
+			// Before the stop flag is read (loop()): a stop whose
+			// wake this drain answers is seen (base/wakeup.hpp).
+			wake_.drain();
 			continue;
 		}
 		const uint32_t slot = static_cast<uint32_t>(id);
@@ -712,7 +704,7 @@ void Dispatcher::destroy() noexcept
 		// dispatcher from a callback, then forks or execs, expects.
 		epfd_.reset();
 		tfd_.reset();
-		wakefd_.reset();
+		wake_.close();
 	}
 	if (depth_ == 0)
 		deleter_(this);
@@ -726,15 +718,9 @@ int Dispatcher::stop() noexcept
 
 int Dispatcher::wake() noexcept
 {
-	// Async-signal-safe: an atomic exchange and a write(2). Wakes that
-	// arrive while one is pending coalesce into it.
-	if (!wake_pending_.exchange(true, std::memory_order_seq_cst)) {
-		const uint64_t one = 1;
-		int saved = errno;
-		ssize_t r = write(wakefd_.get(), &one, sizeof(one));
-		errno = saved;
-		(void)r;
-	}
+	// Async-signal-safe; wakes that arrive while one is pending coalesce
+	// into it (base/wakeup.hpp).
+	wake_.signal();
 	return 0;
 }
 

@@ -13,8 +13,9 @@
 #include <vent/event.h>
 
 #include "base/fork_guard.hpp"
-#include "core/timeout_heap.hpp"
 #include "base/unique_fd.hpp"
+#include "base/wakeup.hpp"
+#include "core/timeout_heap.hpp"
 
 namespace vent {
 
@@ -241,7 +242,7 @@ private:
 	int clock_;
 	UniqueFd epfd_;
 	UniqueFd tfd_;
-	UniqueFd wakefd_;
+	detail::Wakeup wake_;
 	Deleter deleter_ = nullptr;
 	struct dispatcher *tag_ = nullptr;
 
@@ -269,7 +270,6 @@ private:
 	int ncallbacks_ = 0;
 
 	std::atomic<bool> stop_{false};
-	std::atomic<bool> wake_pending_{false};
 
 	std::array<struct epoll_event, kBatch> records_;
 	std::vector<uint32_t> expired_;
