@@ -68,10 +68,8 @@ void AioList::splice(AioList &from) noexcept
 	from.size = 0;
 }
 
-Aio::Aio(struct dispatcher *dsp) : efd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK))
+Aio::Aio(struct dispatcher *dsp)
 {
-	if (!efd_)
-		throw_errno();
 	// Idle threads time out on the monotonic clock, so a wall clock step
 	// neither retires them early nor keeps them forever.
 	pthread_condattr_t ca;
@@ -85,7 +83,7 @@ Aio::Aio(struct dispatcher *dsp) : efd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK))
 			pthread_cond_destroy(&work_cv_);
 			throw std::bad_alloc();
 		}
-		e->ev.fd = efd_.get();
+		e->ev.fd = wake_.fd();
 		e->ev.ep.events = EPOLLIN;
 		e->ev.callback = on_ready;
 		e->ev.cleanup = on_cleanup;
@@ -356,7 +354,7 @@ ssize_t Aio::execute(const AioReq &r) noexcept
 }
 
 // Hands @r to the loop thread and makes the eventfd readable, once per
-// batch: later completions see signalled_ and skip the write. Lock-free, so
+// batch: later completions find the wakeup pending and skip the write. Lock-free, so
 // a thread finishing a request never contends with submits for mu_.
 void Aio::complete(AioReq *r) noexcept
 {
@@ -364,13 +362,7 @@ void Aio::complete(AioReq *r) noexcept
 	r->next = done_head_.load(std::memory_order_relaxed);
 	while (!done_head_.compare_exchange_weak(r->next, r))
 		;
-	if (!signalled_.exchange(true)) {
-		uint64_t one = 1;
-		// Cannot fail: the counter is reset by every poll, far from
-		// its 2^64-2 limit.
-		ssize_t n = write(efd_.get(), &one, sizeof(one));
-		(void)n;
-	}
+	wake_.signal();
 }
 
 // Moves the finished requests to batch_, oldest first.
@@ -525,23 +517,14 @@ int Aio::cancel(int id) noexcept
 	return 0;
 }
 
-void Aio::drain_fd() noexcept
-{
-	uint64_t n;
-	ssize_t rc = read(efd_.get(), &n, sizeof(n));
-	(void)rc; // EAGAIN: nothing was signalled
-}
-
 int Aio::poll() noexcept
 {
 	if (depth_ > 0 || closing_)
 		return -EBUSY;
-	// Consume the wakeup and clear signalled_ before taking the stack: a
-	// completion pushed after the take finds signalled_ false (or follows
-	// one that did) and writes the eventfd again, so no wakeup is lost; one
-	// pushed in between only causes an empty poll.
-	drain_fd();
-	signalled_.store(false);
+	// Consume the wakeup before taking the stack: a completion pushed
+	// after the take writes the eventfd again (base/wakeup.hpp), so no
+	// wakeup is lost; one pushed in between only causes an empty poll.
+	wake_.drain();
 	take_done();
 	depth_++;
 	int n = run_batch();

@@ -15,7 +15,7 @@
 #include <vent/event.h>
 
 #include "base/fork_guard.hpp"
-#include "base/unique_fd.hpp"
+#include "base/wakeup.hpp"
 
 namespace vent {
 
@@ -124,7 +124,7 @@ public:
 	void set_deleter(Deleter d) noexcept { deleter_ = d; }
 
 	bool forked() const noexcept { return fork_.forked(); }
-	int fd() const noexcept { return efd_.get(); }
+	int fd() const noexcept { return wake_.fd(); }
 	unsigned pending() const noexcept { return pending_; }
 
 	int set_threads(unsigned min, unsigned max) noexcept;
@@ -150,7 +150,6 @@ private:
 	int spawn_locked() noexcept;
 	AioWorker *take_exited_locked() noexcept;
 	static void join_all(AioWorker *list) noexcept;
-	void drain_fd() noexcept;
 	int run_batch() noexcept;
 	void teardown() noexcept;
 	void teardown_forked() noexcept;
@@ -161,7 +160,7 @@ private:
 	void table_grow();
 
 	ForkGuard fork_;
-	UniqueFd efd_;
+	Wakeup wake_; // completions -> loop thread
 	AioEvent *ev_ = nullptr; // nullptr: no dispatcher (or detached)
 	Deleter deleter_ = nullptr;
 
@@ -190,7 +189,6 @@ private:
 	// Finished requests: a lock-free stack (threads push, the loop takes
 	// all), so a completion never waits for the queue's mutex.
 	std::atomic<AioReq *> done_head_{nullptr};
-	std::atomic<bool> signalled_{false}; // the eventfd holds a wakeup
 };
 
 } // namespace detail

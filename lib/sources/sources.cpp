@@ -21,6 +21,7 @@
 #include "core/add_check.hpp"
 #include "core/dispatcher.hpp"
 #include "base/unique_fd.hpp"
+#include "base/wakeup.hpp"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -320,39 +321,16 @@ int wakeup_open() noexcept
 	return fd < 0 ? -errno : fd;
 }
 
+// A counting wakeup (the user's own eventfd), not a coalescing one: the
+// eventfd helpers of base/wakeup.hpp.
 int wakeup_signal(int fd, uint64_t n) noexcept
 {
-	// The largest value an eventfd counter holds; writing UINT64_MAX is
-	// EINVAL.
-	constexpr uint64_t kMax = UINT64_MAX - 1;
-	if (n == 0)
-		return 0;
-	if (n > kMax)
-		n = kMax;
-	const int saved = errno;
-	int rc = 0;
-	for (;;) {
-		if (write(fd, &n, sizeof(n)) == static_cast<ssize_t>(sizeof(n)))
-			break;
-		if (errno == EINTR)
-			continue;
-		// EAGAIN: the counter would overflow, so it is already far
-		// above zero and the reader is awake: the wakeup is not lost.
-		if (errno != EAGAIN)
-			rc = -errno;
-		break;
-	}
-	errno = saved;
-	return rc;
+	return detail::eventfd_add(fd, n);
 }
 
 uint64_t wakeup_drain(int fd) noexcept
 {
-	uint64_t count;
-	const int saved = errno;
-	ssize_t r = read(fd, &count, sizeof(count));
-	errno = saved;
-	return r == static_cast<ssize_t>(sizeof(count)) ? count : 0;
+	return detail::eventfd_drain(fd);
 }
 
 } // namespace vent

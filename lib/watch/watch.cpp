@@ -113,9 +113,6 @@ WatchAdapter::WatchAdapter(struct dispatcher *dsp)
 {
 	if (clock_ < 0)
 		throw std::system_error(-clock_, std::generic_category());
-	efd_ = UniqueFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-	if (!efd_)
-		throw std::system_error(errno, std::generic_category());
 }
 
 // Only memory and our own eventfd: never a call into the dispatcher, which
@@ -182,7 +179,7 @@ void WatchAdapter::attach()
 {
 	auto ctl = std::make_shared<CoreObj>(CoreObj::Kind::Control, this);
 	struct event &ev = ctl->ce.ev;
-	ev.fd = efd_.get();
+	ev.fd = wake_.fd();
 	ev.ep.events = EPOLLIN;
 	ev.callback = on_control;
 	ev.cleanup = on_cleanup;
@@ -233,17 +230,10 @@ int WatchAdapter::next_id() noexcept
 }
 
 // Wakes the loop so that its control callback runs. Coalesced: one write
-// until the callback has drained the eventfd.
+// until the callback has drained the eventfd (base/wakeup.hpp).
 void WatchAdapter::kick_locked() noexcept
 {
-	if (kick_pending_)
-		return;
-	kick_pending_ = true;
-	const uint64_t one = 1;
-	int saved = errno;
-	ssize_t r = write(efd_.get(), &one, sizeof(one));
-	(void)r;
-	errno = saved;
+	wake_.signal();
 }
 
 void WatchAdapter::queue_locked(const std::shared_ptr<CoreObj> &obj) noexcept
@@ -563,12 +553,8 @@ int WatchAdapter::on_control(struct event *evt, uint32_t events) noexcept
 	{
 		Lock l(ad->mu_);
 		keep = owner_of(evt)->ad_ref;
-		// Clear the flag before draining: a kick racing with us then
-		// writes again instead of being lost.
-		ad->kick_pending_ = false;
-		uint64_t n;
-		ssize_t r = read(ad->efd_.get(), &n, sizeof(n));
-		(void)r;
+		// Before the queues are read: a kick after this writes again.
+		ad->wake_.drain();
 		ad->sync_locked();
 		std::shared_ptr<FdEntry> failed = std::move(ad->failed_head_);
 		while (failed) {

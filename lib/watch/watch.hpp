@@ -13,7 +13,7 @@
 #include <vent/watch.h>
 
 #include "base/fork_guard.hpp"
-#include "base/unique_fd.hpp"
+#include "base/wakeup.hpp"
 
 namespace vent {
 
@@ -168,11 +168,10 @@ private:
 	struct dispatcher *const dsp_;
 	const int clock_;
 	detail::ForkGuard fork_;
-	UniqueFd efd_;
+	detail::Wakeup wake_; // kicks the control callback
 
 	std::mutex mu_;
 	bool detached_ = false;     // the dispatcher dropped us (cleanup/free)
-	bool kick_pending_ = false; // efd_ written, control callback not yet run
 	uint64_t round_ = 0;        // dispatch rounds, for Handle::seen
 	std::shared_ptr<detail::CoreObj> ctl_;
 	std::unordered_map<int, std::shared_ptr<detail::Handle>> handles_;
