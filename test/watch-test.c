@@ -816,6 +816,98 @@ static void test_watch_dispatcher_teardown_runs_ff(void **state)
 	close(p[1]);
 }
 
+/*
+ * A watch whose callback cleans or frees its own dispatcher: the other
+ * watches' free callbacks run inside that call, its own only once the
+ * callback returned (it may still use @opaque, which its ff frees).
+ */
+struct selfish {
+	struct dispatcher *dsp;
+	int in_cb;
+	int free_dsp;         /* free_dispatcher() instead of cleanup_dispatcher() */
+};
+
+static int selfish_ff_calls, selfish_ff_in_cb, other_ff_calls;
+static int other_ff_in_call; /* other_ff_calls right after the clean/free */
+
+static void selfish_ff(void *opaque)
+{
+	struct selfish *s = opaque;
+
+	selfish_ff_calls++;
+	if (s->in_cb)
+		selfish_ff_in_cb++;
+	free(s);
+}
+
+static void other_ff(void *opaque)
+{
+	(void)opaque;
+	other_ff_calls++;
+}
+
+static void selfish_run(struct selfish *s)
+{
+	s->in_cb = 1;
+	if (s->free_dsp)
+		free_dispatcher(s->dsp);
+	else
+		assert_int_equal(cleanup_dispatcher(s->dsp), 0);
+	other_ff_in_call = other_ff_calls;
+	/* Still ours: the ff that frees it has not run. */
+	s->in_cb = 0;
+}
+
+static void selfish_handle(int watch, int fd, int events, void *opaque)
+{
+	(void)watch;
+	(void)fd;
+	(void)events;
+	selfish_run(opaque);
+}
+
+static void selfish_timeout(int timer, void *opaque)
+{
+	(void)timer;
+	selfish_run(opaque);
+}
+
+static void test_watch_ff_deferred_past_own_callback(void **state)
+{
+	struct fix *f = *state;
+	int p[2];
+
+	assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	assert_int_equal(write(p[1], "x", 1), 1);
+	for (int round = 0; round < 2; round++) {
+		/* Round 0: a handle cleans; round 1: a timeout frees. */
+		struct selfish *s = calloc(1, sizeof(*s));
+
+		assert_non_null(s);
+		s->dsp = f->dsp;
+		s->free_dsp = round == 1;
+		selfish_ff_calls = selfish_ff_in_cb = other_ff_calls = other_ff_in_call = 0;
+		assert_true(vent_add_timeout(f->dsp, -1, rec_timeout, NULL, other_ff) > 0);
+		assert_true(vent_add_handle(f->dsp, p[1], 0, rec_handle, NULL, other_ff) > 0);
+		if (round == 0)
+			assert_true(vent_add_handle(f->dsp, p[0], VENT_HANDLE_READABLE,
+						    selfish_handle, s, selfish_ff) > 0);
+		else
+			assert_true(vent_add_timeout(f->dsp, 0, selfish_timeout, s, selfish_ff) > 0);
+		for (int i = 0; i < 100 && !selfish_ff_calls; i++)
+			assert_true(vent_wait(f->dsp, 10, NULL) >= 0);
+		assert_int_equal(selfish_ff_calls, 1);
+		assert_int_equal(selfish_ff_in_cb, 0);
+		/* The others' ran inside the call, as watch.h promises. */
+		assert_int_equal(other_ff_in_call, 2);
+		assert_int_equal(other_ff_calls, 2);
+		if (round == 1)
+			f->dsp = NULL;
+	}
+	close(p[0]);
+	close(p[1]);
+}
+
 /* ------------------------------------------------------------------------
  * threads
  */
@@ -1240,6 +1332,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_watch_timeout_update_in_own_callback_wins,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_watch_dispatcher_teardown_runs_ff, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_watch_ff_deferred_past_own_callback, setup,
 						teardown),
 	};
 	const struct CMUnitTest threads[] = {

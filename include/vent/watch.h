@@ -26,7 +26,10 @@
  * never while that watch's callback is still running). Watches still
  * registered when the dispatcher is freed (free_dispatcher()) or cleaned
  * (cleanup_dispatcher()) are removed then, and their free callbacks run
- * inside that call. A watch removed while no loop runs gets its free
+ * inside that call, with one exception that keeps the rule above: if the
+ * call is made from a watch's own callback, that watch's free callback
+ * runs when its callback returns (so the callback may go on using its
+ * opaque after the call). A watch removed while no loop runs gets its free
  * callback on the next wait, or in free_dispatcher().
  *
  * Attaching. The first call on a dispatcher attaches vent's watch machinery

@@ -533,6 +533,44 @@ void WatchAdapter::sync_locked() noexcept
 	}
 }
 
+/*
+ * The part of a list of removed watches whose free callbacks may run now:
+ * all but those whose callback is under way (a callback that cleaned or
+ * freed its own dispatcher, which detached the adapter). Those are marked
+ * and their ff runs when the callback returns (callback_done()).
+ */
+std::shared_ptr<Watch> WatchAdapter::take_graves_locked(std::shared_ptr<Watch> head) noexcept
+{
+	std::shared_ptr<Watch> out;
+	Watch *tail = nullptr;
+	while (head) {
+		std::shared_ptr<Watch> next = std::move(head->grave_next);
+		if (head->running > 0) {
+			head->ff_deferred = true;
+		} else if (tail) {
+			tail->grave_next = head;
+			tail = head.get();
+		} else {
+			out = head;
+			tail = head.get();
+		}
+		head = std::move(next);
+	}
+	return out;
+}
+
+void WatchAdapter::callback_done(Watch &w, Lock &l) noexcept
+{
+	if (--w.running > 0 || !w.ff_deferred)
+		return;
+	w.ff_deferred = false;
+	if (w.ff) {
+		l.unlock();
+		call_free(w.ff, w.opaque);
+		l.lock();
+	}
+}
+
 // Runs the free callbacks of a list of removed watches; no lock held.
 void WatchAdapter::run_graves(std::shared_ptr<Watch> head) noexcept
 {
@@ -562,11 +600,11 @@ int WatchAdapter::on_control(struct event *evt, uint32_t events) noexcept
 			ad->deliver(*failed, VENT_HANDLE_ERROR, l);
 			failed = std::move(next);
 		}
-		graves = std::move(ad->grave_head_);
+		graves = ad->take_graves_locked(std::move(ad->grave_head_));
 		ad->grave_tail_ = nullptr;
 	}
-	// The watches in @graves were removed before this point, and their
-	// callbacks only ever run on this thread: none can be running now.
+	// The watches in @graves were removed before this point, and none of
+	// their callbacks is running (take_graves_locked()).
 	ad->run_graves(std::move(graves));
 	return EVENTCB_CONTINUE;
 }
@@ -598,7 +636,9 @@ void WatchAdapter::deliver(FdEntry &e, int ready, Lock &l) noexcept
 	 * watches at most.
 	 */
 	for (;;) {
-		Handle *h = nullptr;
+		// Held for the callback_done() after the callback, which may
+		// remove the watch (and clean or free the dispatcher).
+		std::shared_ptr<Handle> h;
 		int events = 0;
 		for (const auto &w : e.watches) {
 			if (w->seen == round)
@@ -606,7 +646,7 @@ void WatchAdapter::deliver(FdEntry &e, int ready, Lock &l) noexcept
 			w->seen = round;
 			events = deliverable(w->events, ready);
 			if (events) {
-				h = w.get();
+				h = w;
 				break;
 			}
 		}
@@ -615,9 +655,11 @@ void WatchAdapter::deliver(FdEntry &e, int ready, Lock &l) noexcept
 		const vent_handle_cb cb = h->cb;
 		const int id = h->id, fd = h->fd;
 		void *const opaque = h->opaque;
+		h->running++;
 		l.unlock();
 		call_handle(cb, id, fd, events, opaque);
 		l.lock();
+		callback_done(*h, l);
 	}
 }
 
@@ -653,8 +695,11 @@ int WatchAdapter::on_timer(struct event *evt, uint32_t events) noexcept
 	const vent_timeout_cb cb = t->cb;
 	const int id = t->id;
 	void *const opaque = t->opaque;
+	t->running++;
 	l.unlock();
 	call_timeout(cb, id, opaque);
+	l.lock();
+	callback_done(*t, l); // @t is held by @self
 	return EVENTCB_CONTINUE;
 }
 
@@ -685,10 +730,12 @@ void WatchAdapter::on_cleanup(struct event *evt) noexcept
 		obj->in_core = false;
 		keep = std::move(obj->ad_ref);
 		self = std::move(obj->core_ref);
-		if (control)
+		if (control) {
 			ad->detach_locked(graves);
+			graves = ad->take_graves_locked(std::move(graves));
+		}
 	}
-	ad->run_graves(std::move(graves));
+	run_graves(std::move(graves));
 }
 
 void WatchAdapter::detach_locked(std::shared_ptr<Watch> &graves) noexcept

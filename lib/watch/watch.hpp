@@ -65,6 +65,13 @@ struct Watch {
 	void *opaque = nullptr;
 	vent_free_cb ff = nullptr;
 	bool removed = false;
+	// Callbacks of this watch under way (on the loop thread; more than one
+	// only if a callback nests a dispatch through the compat API).
+	int running = 0;
+	// Removed while its callback ran and its ff was then due: the ff runs
+	// when the callback returns (a callback that cleans or frees its own
+	// dispatcher must not see its opaque freed under it).
+	bool ff_deferred = false;
 	// Intrusive FIFO of removed watches whose ff is due.
 	std::shared_ptr<Watch> grave_next;
 	virtual ~Watch() = default;
@@ -154,7 +161,11 @@ private:
 	static uint32_t union_mask(const detail::FdEntry &e) noexcept;
 	int set_core_timeout(detail::Timer &t) noexcept;
 	void sync_locked() noexcept;
-	void run_graves(std::shared_ptr<detail::Watch> head) noexcept;
+	std::shared_ptr<detail::Watch> take_graves_locked(std::shared_ptr<detail::Watch> head) noexcept;
+	static void run_graves(std::shared_ptr<detail::Watch> head) noexcept;
+	// After a callback of @w returned: runs @w's deferred ff, if any,
+	// with @l released.
+	static void callback_done(detail::Watch &w, Lock &l) noexcept;
 	void detach_locked(std::shared_ptr<detail::Watch> &graves) noexcept;
 
 	static int on_control(struct event *evt, uint32_t events) noexcept;
