@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -255,6 +256,115 @@ static void test_child_init_fd_clone3(void **state)
 	free_dispatcher(dsp);
 }
 
+/*
+ * clone3(CLONE_PIDFD) with exit_signal 0, the usual choice with pidfds: the
+ * child sends no SIGCHLD, and waitid() without __WALL ignores such children
+ * (it would report -ECHILD and leave a zombie for ever).
+ */
+static void test_child_clone3_no_exit_signal(void **state)
+{
+	struct dispatcher *dsp = new_dispatcher(CLOCK_MONOTONIC);
+	struct child c = { .index = 0 };
+	struct clone_args_v0 args;
+	int pidfd = -1;
+
+	(void)state;
+	memset(&args, 0, sizeof(args));
+	args.flags = CLONE_PIDFD;
+	args.pidfd = (uint64_t)(uintptr_t)&pidfd;
+	args.exit_signal = 0;
+	long pid = syscall(SYS_clone3, &args, sizeof(args));
+	if (pid == 0)
+		_exit(7);
+	assert_true(pid > 0);
+	assert_true(pidfd >= 0);
+	assert_int_equal(vent_pid_init_fd(&c.e, pidfd, on_child), 0);
+	assert_int_equal(event_add(dsp, &c.e), 0);
+	assert_int_equal(vent_wait(dsp, 5000, NULL), 1);
+	assert_int_equal(c.calls, 1);
+	assert_int_equal(c.rc, 0);
+	assert_int_equal(c.info.si_pid, pid);
+	assert_int_equal(c.info.si_code, CLD_EXITED);
+	assert_int_equal(c.info.si_status, 7);
+	/* Reaped: no zombie left for a __WALL waiter either. */
+	assert_int_equal(waitpid((pid_t)pid, NULL, WNOHANG | __WALL), -1);
+	assert_int_equal(errno, ECHILD);
+	free_dispatcher(dsp);
+}
+
+/*
+ * An fd of /proc/<pid> is not a pidfd, although pidfd_send_signal() takes
+ * it: vent_pid_init_fd() refuses it with -EBADF and leaves it to the caller.
+ */
+static void test_child_init_fd_proc_dir_ebadf(void **state)
+{
+	struct event e;
+	char path[64];
+	int release, status;
+
+	(void)state;
+	pid_t pid = spawn_blocked(6, &release);
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	int dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0) {
+		close(release);
+		waitpid(pid, NULL, 0);
+		fail_msg("cannot open %s: %s (is /proc mounted?)", path, strerror(errno));
+	}
+	memset(&e, 0x5a, sizeof(e));
+	assert_int_equal(vent_pid_init_fd(&e, dirfd, on_child), -EBADF);
+	for (size_t i = 0; i < sizeof(e); i++)
+		assert_int_equal(((unsigned char *)&e)[i], 0x5a);
+	/* Still the caller's: open. */
+	assert_true(fcntl(dirfd, F_GETFD) >= 0);
+	close(dirfd);
+	/* Our own /proc entry too. */
+	dirfd = open("/proc/self", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dirfd >= 0);
+	assert_int_equal(vent_pid_init_fd(&e, dirfd, on_child), -EBADF);
+	close(dirfd);
+	close(release);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(WEXITSTATUS(status), 6);
+}
+
+static pthread_barrier_t tid_barrier;
+static pid_t thread_tid;
+
+static void *report_tid(void *arg)
+{
+	(void)arg;
+	thread_tid = (pid_t)syscall(SYS_gettid);
+	pthread_barrier_wait(&tid_barrier);
+	/* Stay alive until the main thread has tried its id. */
+	pthread_barrier_wait(&tid_barrier);
+	return NULL;
+}
+
+/* A live thread that is not its process's main thread is not a process. */
+static void test_child_thread_id_einval(void **state)
+{
+	struct event e;
+	pthread_t t;
+
+	(void)state;
+	pthread_barrier_init(&tid_barrier, NULL, 2);
+	assert_int_equal(pthread_create(&t, NULL, report_tid, NULL), 0);
+	pthread_barrier_wait(&tid_barrier);
+	assert_int_not_equal(thread_tid, getpid());
+	memset(&e, 0x5a, sizeof(e));
+	int rc = vent_pid_init(&e, thread_tid, on_child);
+	pthread_barrier_wait(&tid_barrier);
+	pthread_join(t, NULL);
+	pthread_barrier_destroy(&tid_barrier);
+	assert_int_equal(rc, -EINVAL);
+	for (size_t i = 0; i < sizeof(e); i++)
+		assert_int_equal(((unsigned char *)&e)[i], 0x5a);
+	/* The main thread's id is the process id: fine. */
+	assert_int_equal(vent_pid_init(&e, getpid(), on_child), 0);
+	e.cleanup(&e);
+}
+
 static void test_child_or_timeout_one_event(void **state)
 {
 	struct dispatcher *dsp = new_dispatcher(CLOCK_MONOTONIC);
@@ -419,6 +529,9 @@ int main(void)
 		CASE(test_child_remove_before_exit),
 		CASE(test_child_init_fd_pidfd_open),
 		CASE(test_child_init_fd_clone3),
+		CASE(test_child_clone3_no_exit_signal),
+		CASE(test_child_init_fd_proc_dir_ebadf),
+		CASE(test_child_thread_id_einval),
 		CASE(test_child_or_timeout_one_event),
 		CASE(test_child_errors),
 		CASE(test_child_enosys_emfile),

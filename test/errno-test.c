@@ -73,13 +73,15 @@
  *                              (signalfd)
  *  vent_signal_read   EINVAL   signal-test; errno-test: sources_args
  *  vent_signal_saved_mask EINVAL  signal-test; errno-test: sources_args
- *  vent_pid_init      EINVAL   child-test
+ *  vent_pid_init      EINVAL   child-test (and a thread id:
+ *                              test_child_thread_id_einval)
  *                     ESRCH    child-test
  *                     ENOSYS   child-test (seccomp), errno-test sys
  *                     EMFILE   child-test, harden/fd-scenario
  *                     ENFILE   errno-test sys: sources_kernel_errors
  *                     ENOMEM   harden/fault-scenario; errno-test sys
- *  vent_pid_init_fd   EINVAL   child-test; EBADF child-test; ENOSYS child-test
+ *  vent_pid_init_fd   EINVAL   child-test; EBADF child-test (pipe, /proc/<pid>);
+ *                     ENOSYS child-test
  *  vent_pid_wait      EAGAIN, ECHILD, EINVAL, EBADF   child-test
  *  vent_wakeup_init   EINVAL   wakeup-test
  *                     EMFILE   wakeup-test, harden/fd-scenario

@@ -153,10 +153,11 @@ int vent_signal_saved_mask(const struct event *evt, sigset_t *mask) VENT_NOEXCEP
  * event before the child exits and running its cleanup leaves the child to
  * the caller.
  *
- * Return: 0; -EINVAL if @evt or @cb is NULL, or @pid <= 0; -ESRCH if no
- * such process exists (already reaped); -ENOSYS if the kernel has no
- * pidfd_open (Linux < 5.3); -EMFILE, -ENFILE when out of fds; -ENOMEM. On
- * failure @evt is unchanged.
+ * Return: 0; -EINVAL if @evt or @cb is NULL, or @pid <= 0, or @pid is the
+ * id of a thread that is not its process's main thread (a thread is not a
+ * process); -ESRCH if no such process exists (already reaped); -ENOSYS if
+ * the kernel has no pidfd_open (Linux < 5.3); -EMFILE, -ENFILE when out of
+ * fds; -ENOMEM. On failure @evt is unchanged.
  */
 int vent_pid_init(struct event *evt, pid_t pid, cb_fn cb) VENT_NOEXCEPT;
 
@@ -171,8 +172,9 @@ int vent_pid_init(struct event *evt, pid_t pid, cb_fn cb) VENT_NOEXCEPT;
  * it. On failure the caller still owns it.
  *
  * Return: 0; -EINVAL if @evt or @cb is NULL; -EBADF if @pidfd is not an
- * open pidfd; -ENOSYS if the kernel has no pidfd support. On failure @evt
- * is unchanged.
+ * open pidfd (also an fd of a /proc/<pid> directory, which the pidfd
+ * signal call accepts but waitid() and epoll do not); -ENOSYS if the
+ * kernel has no pidfd support. On failure @evt is unchanged.
  */
 int vent_pid_init_fd(struct event *evt, int pidfd, cb_fn cb) VENT_NOEXCEPT;
 
@@ -183,8 +185,10 @@ int vent_pid_init_fd(struct event *evt, int pidfd, cb_fn cb) VENT_NOEXCEPT;
  *        &siginfo_t.si_code CLD_EXITED/CLD_KILLED/CLD_DUMPED,
  *        &siginfo_t.si_status); may be NULL
  *
- * Calls waitid(P_PIDFD, @evt->fd, @info, WEXITED | WNOHANG). Usually called
- * from the callback, which then returns EVENTCB_CLEANUP. When another party
+ * Calls waitid(P_PIDFD, @evt->fd, @info, WEXITED | WNOHANG | __WALL): a
+ * child is reaped whatever its exit signal, including a clone3() child
+ * with exit_signal 0, which sends none. Usually called from the callback,
+ * which then returns EVENTCB_CLEANUP. When another party
  * (a waitpid(-1) loop, a SIGCHLD handler, SIGCHLD set to SIG_IGN) reaped the
  * child first, the event still fires, and this returns -ECHILD.
  *

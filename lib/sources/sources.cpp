@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -289,11 +290,24 @@ int pid_open(pid_t pid) noexcept
 	// PIDFD_NONBLOCK arrived in Linux 5.10; waitid() uses WNOHANG anyway.
 	if (fd < 0 && errno == EINVAL)
 		fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-	return fd < 0 ? -errno : fd;
+	if (fd >= 0)
+		return fd;
+	// The id of a live thread that does not lead its thread group: Linux
+	// answers ENOENT (older kernels EINVAL). Either way @pid names no process.
+	return errno == ENOENT ? -EINVAL : -errno;
 }
 
 int pid_check_fd(int fd) noexcept
 {
+	// pidfd_send_signal() takes two kinds of fd: pidfds and directories
+	// of /proc/<pid>. A pidfd is never a directory (an anonymous inode
+	// before Linux 6.9, a pidfs file since), and waitid(P_PIDFD) and
+	// epoll refuse the directory, so refuse it here.
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISDIR(st.st_mode))
+		return -EBADF;
 	// Signal 0 checks the fd without touching the process. The kernel
 	// answers EBADF for anything that is not a pidfd; ESRCH (gone) and
 	// EPERM (not ours to signal) still prove it is one.
@@ -309,7 +323,11 @@ int pid_wait(int fd, siginfo_t *info) noexcept
 	siginfo_t local;
 	siginfo_t *si = info ? info : &local;
 	std::memset(si, 0, sizeof(*si));
-	if (waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(fd), si, WEXITED | WNOHANG) < 0)
+	// __WALL: without it waitid() only reaps children whose exit signal is
+	// SIGCHLD, and a clone3(CLONE_PIDFD) child with exit_signal 0 (the
+	// usual choice with pidfds) would stay a zombie for ever.
+	if (waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(fd), si,
+		   WEXITED | WNOHANG | __WALL) < 0)
 		return -errno;
 	// WNOHANG: a zero si_pid means "not exited yet".
 	return si->si_pid == 0 ? -EAGAIN : 0;

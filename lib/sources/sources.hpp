@@ -60,14 +60,16 @@ int signal_saved_mask(int fd, sigset_t &out) noexcept;
  */
 
 // pidfd_open(@pid) non-blocking (close-on-exec is implied). Returns the fd
-// or -errno: -ESRCH no such process, -ENOSYS kernel without pidfd.
+// or -errno: -ESRCH no such process, -EINVAL @pid is a thread that does not
+// lead its process, -ENOSYS kernel without pidfd.
 int pid_open(pid_t pid) noexcept;
 
 // 0 if @fd is a pidfd (of a live, exited or reaped process), -EBADF if it
-// is not an open pidfd, -ENOSYS without pidfd support.
+// is not an open pidfd (a /proc/<pid> directory included), -ENOSYS without
+// pidfd support.
 int pid_check_fd(int fd) noexcept;
 
-// waitid(P_PIDFD, @fd, WEXITED | WNOHANG). 0 when reaped (@info filled),
+// waitid(P_PIDFD, @fd, WEXITED | WNOHANG | __WALL). 0 when reaped (@info filled),
 // -EAGAIN if the child has not exited, -ECHILD if it is not our child or
 // was reaped already, other -errno from waitid.
 int pid_wait(int fd, siginfo_t *info) noexcept;
