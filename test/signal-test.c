@@ -4,6 +4,7 @@
  * queued signals, duplicates, invalid sets, timeouts, cleanup, threads.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -458,6 +459,315 @@ static void test_signal_thread_after_init_no_steal(void **state)
 	assert_same_mask(&before, &after);
 }
 
+/*
+ * Fork: the child inherits source A (its signalfd and the library's record
+ * of it), makes its own source C for the same signal and frees the parent's
+ * dispatcher, which releases A. C still watches the signal: it must stay
+ * blocked (else the next one kills the child). A saved mask taken in the
+ * child leaves out what vent blocked, inherited or not.
+ */
+enum {
+	CHILD_OK, CHILD_SETUP, CHILD_SAVED_HAS_USR1, CHILD_SAVED_LACKS_USR2,
+	CHILD_UNBLOCKED_EARLY, CHILD_NOT_READ, CHILD_MASK_AFTER,
+};
+
+static int fork_handover_child(struct dispatcher *parent_dsp, int check_saved)
+{
+	sigset_t s1 = set_of(SIGUSR1, 0), hup = set_of(SIGHUP, 0), m;
+	struct dispatcher *dsp = new_dispatcher(CLOCK_MONOTONIC);
+	struct event c, h;
+
+	reset_counts();
+	if (!dsp || vent_signal_init(&c, &s1, on_signal) < 0 ||
+	    vent_signal_init(&h, &hup, on_signal) < 0 || event_add(dsp, &c) < 0)
+		return CHILD_SETUP;
+	if (check_saved) {
+		/* While the inherited source lives: SIGUSR1 is vent's. */
+		if (vent_signal_saved_mask(&h, &m) < 0 || sigismember(&m, SIGUSR1))
+			return CHILD_SAVED_HAS_USR1;
+		if (!sigismember(&m, SIGUSR2)) /* blocked by the test itself */
+			return CHILD_SAVED_LACKS_USR2;
+		if (vent_signal_saved_mask(&c, &m) < 0 || sigismember(&m, SIGUSR1))
+			return CHILD_SAVED_HAS_USR1;
+	}
+	free_dispatcher(parent_dsp); /* releases the inherited source */
+	m = thread_mask();
+	if (!sigismember(&m, SIGUSR1))
+		return CHILD_UNBLOCKED_EARLY;
+	kill(getpid(), SIGUSR1);
+	if (vent_wait(dsp, 10000, NULL) != 1 || ngot != 1 || got[0].ssi_signo != SIGUSR1)
+		return CHILD_NOT_READ;
+	vent_signal_release(&h);
+	free_dispatcher(dsp);
+	/* The last source is gone: SIGUSR1 unblocked, SIGUSR2 still not. */
+	m = thread_mask();
+	if (sigismember(&m, SIGUSR1) || !sigismember(&m, SIGUSR2) || sigismember(&m, SIGHUP))
+		return CHILD_MASK_AFTER;
+	return CHILD_OK;
+}
+
+static void run_fork_handover(int check_saved)
+{
+	sigset_t s1 = set_of(SIGUSR1, 0), usr2 = set_of(SIGUSR2, 0);
+	struct dispatcher *dsp = new_dispatcher(CLOCK_MONOTONIC);
+	struct event a;
+	int status;
+
+	pthread_sigmask(SIG_BLOCK, &usr2, NULL);
+	sigset_t before = thread_mask();
+	assert_int_equal(vent_signal_init(&a, &s1, on_signal), 0);
+	assert_int_equal(event_add(dsp, &a), 0);
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(fork_handover_child(dsp, check_saved));
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	free_dispatcher(dsp);
+	sigset_t after = thread_mask();
+	pthread_sigmask(SIG_UNBLOCK, &usr2, NULL);
+	if (WIFSIGNALED(status))
+		fail_msg("child killed by signal %d", WTERMSIG(status));
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), CHILD_OK);
+	assert_same_mask(&before, &after);
+}
+
+static void test_signal_fork_handover(void **state)
+{
+	(void)state;
+	run_fork_handover(0);
+}
+
+static void test_signal_fork_saved_mask(void **state)
+{
+	(void)state;
+	run_fork_handover(1);
+}
+
+/*
+ * A source's fd closed without vent_signal_release() (a child closing the
+ * fds it inherited, say): whatever file later gets that number is not a
+ * signal source.
+ */
+static void test_signal_fd_reuse_after_close(void **state)
+{
+	sigset_t s1 = set_of(SIGUSR1, 0), before = thread_mask(), m;
+	struct dispatcher *dsp = new_dispatcher(CLOCK_MONOTONIC);
+	struct signalfd_siginfo si;
+	struct event a, b;
+	int p[2];
+	char c = 'x';
+
+	(void)state;
+	assert_int_equal(vent_signal_init(&a, &s1, on_signal), 0);
+	assert_int_equal(vent_signal_init(&b, &s1, on_signal), 0);
+	assert_int_equal(event_add(dsp, &b), 0);
+	int stale = a.fd;
+	close(stale);
+	assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	assert_int_equal(p[0], stale); /* the lowest free number */
+	struct event pe = EVENT_ON_STACK(on_signal, p[0], EPOLLIN);
+	/* Not a second SIGUSR1 source of this dispatcher: a pipe. */
+	assert_int_equal(event_add(dsp, &pe), 0);
+	assert_int_equal(write(p[1], &c, 1), 1);
+	/* Not a signal source: nothing read from the pipe. */
+	assert_int_equal(vent_signal_read(&pe, &si, 1), -EINVAL);
+	assert_int_equal(vent_signal_saved_mask(&pe, &m), -EINVAL);
+	vent_signal_release(&pe); /* no-op: the pipe stays */
+	assert_int_equal(pe.fd, p[0]);
+	assert_ptr_equal(pe.dsp, dsp);
+	c = 0;
+	assert_int_equal(read(p[0], &c, 1), 1);
+	assert_int_equal(c, 'x');
+	assert_int_equal(event_remove(&pe), 0);
+	close(p[0]);
+	close(p[1]);
+	/* The stale record does not keep SIGUSR1 blocked past b either. */
+	vent_signal_release(&b);
+	m = thread_mask();
+	assert_same_mask(&before, &m);
+	free_dispatcher(dsp);
+}
+
+/*
+ * Threads: the library's record of sources is process-wide. A release
+ * keeps a signal blocked in the calling thread while any other live source
+ * in the process watches it (another thread's, here), so a process-directed
+ * instance can never reach a thread that unblocked it.
+ */
+struct peer {
+	pthread_barrier_t bar;
+	struct event b;
+	int rc_init, rc_add, got;
+	sigset_t saved, mask_after;
+	int rc_saved;
+	int directed_pending;
+};
+
+static void *peer_source(void *arg)
+{
+	struct peer *pr = arg;
+	sigset_t s1 = set_of(SIGUSR1, 0);
+	struct dispatcher *dsp = new_dispatcher(CLOCK_MONOTONIC);
+
+	pr->rc_init = vent_signal_init(&pr->b, &s1, on_signal);
+	pr->rc_add = pr->rc_init ? -1 : event_add(dsp, &pr->b);
+	pthread_barrier_wait(&pr->bar); /* 1: source ready */
+	pthread_barrier_wait(&pr->bar); /* 2: main released its own, sent one */
+	/* on_signal() reads the record into got[]. */
+	if (pr->rc_add == 0 && vent_wait(dsp, 10000, NULL) == 1)
+		pr->got = ngot == 1 && got[0].ssi_signo == SIGUSR1;
+	free_dispatcher(dsp); /* releases b: the last SIGUSR1 source */
+	pthread_sigmask(SIG_BLOCK, NULL, &pr->mask_after);
+	return NULL;
+}
+
+static void test_signal_threads_release_keeps_block(void **state)
+{
+	sigset_t s1 = set_of(SIGUSR1, 0), before = thread_mask();
+	struct sigaction sa = { .sa_handler = on_usr1_handler }, old;
+	struct peer pr;
+	struct event a;
+	pthread_t t;
+
+	(void)state;
+	memset(&pr, 0, sizeof(pr));
+	reset_counts();
+	stolen = 0;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, &old);
+	assert_int_equal(vent_signal_init(&a, &s1, on_signal), 0);
+	pthread_barrier_init(&pr.bar, NULL, 2);
+	/* The thread inherits SIGUSR1 blocked. */
+	assert_int_equal(pthread_create(&t, NULL, peer_source, &pr), 0);
+	pthread_barrier_wait(&pr.bar);
+	assert_int_equal(pr.rc_init, 0);
+	assert_int_equal(pr.rc_add, 0);
+	vent_signal_release(&a);
+	/* The thread's source still watches SIGUSR1: blocked here too. */
+	sigset_t mid = thread_mask();
+	assert_int_equal(sigismember(&mid, SIGUSR1), 1);
+	assert_int_equal(kill(getpid(), SIGUSR1), 0);
+	pthread_barrier_wait(&pr.bar);
+	pthread_join(t, NULL);
+	pthread_barrier_destroy(&pr.bar);
+	assert_int_equal(stolen, 0);
+	assert_int_equal(pr.got, 1);
+	/* The thread's release unblocked SIGUSR1 there (vent had blocked it
+	 * for the process, the thread inherited that). */
+	assert_int_equal(sigismember(&pr.mask_after, SIGUSR1), 0);
+	/* vent changes only the calling thread's mask: this thread keeps the
+	 * block it kept for the other source, and unblocks it itself. */
+	sigset_t after = thread_mask();
+	assert_int_equal(sigismember(&after, SIGUSR1), 1);
+	pthread_sigmask(SIG_UNBLOCK, &s1, NULL);
+	after = thread_mask();
+	assert_same_mask(&before, &after);
+	sigaction(SIGUSR1, &old, NULL);
+}
+
+/*
+ * A thread created while a source lives inherits its block; a source the
+ * thread makes has a saved mask without it (and with what the thread
+ * blocked itself).
+ */
+static void *peer_saved(void *arg)
+{
+	struct peer *pr = arg;
+	sigset_t hup = set_of(SIGHUP, 0), usr2 = set_of(SIGUSR2, 0);
+
+	pthread_sigmask(SIG_BLOCK, &usr2, NULL);
+	pr->rc_init = vent_signal_init(&pr->b, &hup, on_signal);
+	if (pr->rc_init == 0) {
+		pr->rc_saved = vent_signal_saved_mask(&pr->b, &pr->saved);
+		vent_signal_release(&pr->b);
+	}
+	pthread_sigmask(SIG_BLOCK, NULL, &pr->mask_after);
+	return NULL;
+}
+
+static void test_signal_thread_saved_mask(void **state)
+{
+	sigset_t s1 = set_of(SIGUSR1, 0), before = thread_mask();
+	struct peer pr;
+	struct event a;
+	pthread_t t;
+
+	(void)state;
+	memset(&pr, 0, sizeof(pr));
+	assert_int_equal(vent_signal_init(&a, &s1, on_signal), 0);
+	assert_int_equal(pthread_create(&t, NULL, peer_saved, &pr), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(pr.rc_init, 0);
+	assert_int_equal(pr.rc_saved, 0);
+	assert_int_equal(sigismember(&pr.saved, SIGUSR1), 0);
+	assert_int_equal(sigismember(&pr.saved, SIGUSR2), 1);
+	assert_int_equal(sigismember(&pr.saved, SIGHUP), 0);
+	/* The thread's release gave SIGHUP back, and kept the inherited
+	 * SIGUSR1 (a still watches it). */
+	assert_int_equal(sigismember(&pr.mask_after, SIGHUP), 0);
+	assert_int_equal(sigismember(&pr.mask_after, SIGUSR1), 1);
+	vent_signal_release(&a);
+	sigset_t after = thread_mask();
+	assert_same_mask(&before, &after);
+}
+
+/*
+ * A signal directed at one thread (pthread_kill(), tgkill()) is pending in
+ * that thread only: the loop's signalfd, read on the dispatcher's thread,
+ * sees process-directed signals and those directed at its own thread.
+ */
+static void *peer_directed(void *arg)
+{
+	struct peer *pr = arg;
+	sigset_t s1 = set_of(SIGUSR1, 0), pend;
+	struct timespec zero = { 0, 0 };
+
+	pthread_barrier_wait(&pr->bar); /* 1: started (SIGUSR1 inherited blocked) */
+	pthread_barrier_wait(&pr->bar); /* 2: main sent it here, looked */
+	sigpending(&pend);
+	pr->directed_pending = sigismember(&pend, SIGUSR1);
+	/* Take it, so nothing is left pending when the thread ends. */
+	if (sigtimedwait(&s1, NULL, &zero) == SIGUSR1)
+		pr->got = 1;
+	return NULL;
+}
+
+static void test_signal_thread_directed_not_seen(void **state)
+{
+	sigset_t s1 = set_of(SIGUSR1, 0), before = thread_mask();
+	struct dispatcher *dsp = new_dispatcher(CLOCK_MONOTONIC);
+	struct peer pr;
+	struct event a;
+	pthread_t t;
+
+	(void)state;
+	reset_counts();
+	memset(&pr, 0, sizeof(pr));
+	pthread_barrier_init(&pr.bar, NULL, 2);
+	assert_int_equal(vent_signal_init(&a, &s1, on_signal), 0);
+	assert_int_equal(event_add(dsp, &a), 0);
+	assert_int_equal(pthread_create(&t, NULL, peer_directed, &pr), 0);
+	pthread_barrier_wait(&pr.bar);
+	assert_int_equal(pthread_kill(t, SIGUSR1), 0);
+	/* Pending in the other thread: the loop does not see it. */
+	assert_int_equal(vent_wait(dsp, 100, NULL), 0);
+	assert_int_equal(ngot, 0);
+	pthread_barrier_wait(&pr.bar);
+	pthread_join(t, NULL);
+	pthread_barrier_destroy(&pr.bar);
+	assert_int_equal(pr.directed_pending, 1);
+	assert_int_equal(pr.got, 1);
+	/* Directed at the dispatcher's own thread: seen. */
+	assert_int_equal(pthread_kill(pthread_self(), SIGUSR1), 0);
+	assert_int_equal(vent_wait(dsp, 5000, NULL), 1);
+	assert_int_equal(ngot, 1);
+	assert_int_equal(got[0].ssi_signo, SIGUSR1);
+	free_dispatcher(dsp);
+	sigset_t after = thread_mask();
+	assert_same_mask(&before, &after);
+}
+
 static void test_signal_init_emfile(void **state)
 {
 	(void)state;
@@ -482,7 +792,7 @@ static void test_signal_init_emfile(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		CASE(test_signal_mask_restored),
@@ -496,8 +806,16 @@ int main(void)
 		CASE(test_signal_cleanup_restores_mask),
 		CASE(test_signal_saved_mask),
 		CASE(test_signal_thread_after_init_no_steal),
+		CASE(test_signal_fork_handover),
+		CASE(test_signal_fork_saved_mask),
+		CASE(test_signal_fd_reuse_after_close),
+		CASE(test_signal_threads_release_keeps_block),
+		CASE(test_signal_thread_saved_mask),
+		CASE(test_signal_thread_directed_not_seen),
 		CASE(test_signal_init_emfile),
 	};
 
+	if (argc > 1) /* by hand: one case, e.g. signal-test test_signal_timeout */
+		cmocka_set_test_filter(argv[1]);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,11 +20,27 @@
  *   blocks the signals in the calling thread only, so call it before
  *   creating threads: threads created afterwards inherit the mask. Threads
  *   that already exist must block the signals themselves.
+ * - A signalfd reports the process-directed signals (kill(), sigqueue(), a
+ *   terminal) and those directed at the thread that reads it, the
+ *   dispatcher's thread. A signal directed at another thread
+ *   (pthread_kill(), tgkill(), raise() there) stays pending in that thread,
+ *   which inherited the block, and the loop never sees it; the thread gets
+ *   it when it unblocks the signal or calls sigwaitinfo().
+ * - The library's record of signal sources is process-wide: a signal stays
+ *   blocked while any live source in the process watches it, whichever
+ *   thread made that source (and, in a forked child, the sources inherited
+ *   from the parent count until released or closed). vent only ever changes
+ *   the calling thread's mask, so a thread that releases its source while
+ *   another thread's source still watches the signal keeps the signal
+ *   blocked afterwards; it may unblock it itself once the last source is
+ *   gone. A thread created while a source lives counts the inherited block
+ *   as vent's: its own source's release unblocks it, and its saved mask
+ *   leaves it out.
  * - A blocked mask survives fork() and execve(): a child spawned while a
  *   signal source lives starts with those signals blocked, which breaks
- *   most programs. Get the original mask with vent_signal_saved_mask() (in
- *   the parent, before forking) and restore it in the child
- *   (posix_spawnattr_setsigmask(), or pthread_sigmask() after fork()).
+ *   most programs. Get the original mask with vent_signal_saved_mask() and
+ *   restore it in the child (posix_spawnattr_setsigmask(), or
+ *   pthread_sigmask() after fork()).
  * - Standard signals coalesce while pending (five SIGUSR1 before a read
  *   give one record); real-time signals queue every instance with its
  *   payload, in order.
@@ -33,7 +49,8 @@
  * vent_pid_wait(), which reaps without blocking.
  *
  * Threads: init, read, release and wait belong to the dispatcher's thread
- * (signal masks are per thread: release on the thread that called init).
+ * (signal masks are per thread: release on the thread that called init,
+ * or in a forked child).
  * vent_wakeup_signal() may be called from any thread and from a signal
  * handler.
  */
@@ -71,9 +88,15 @@ VENT_BEGIN_DECLS
  *
  * The source keeps a little state inside the library (which signals init
  * blocked, the saved mask), keyed by the signalfd: vent_signal_release()
- * frees it. Closing @evt->fd by other means leaves the signals blocked.
- * See the rules at the top of this file (block in every thread; masks
- * survive exec). Not async-signal-safe.
+ * frees it. Closing @evt->fd by other means leaves the signals blocked in
+ * the threads that blocked them; the library forgets the source once that
+ * fd number is free or holds a file that is not a signalfd (a pipe, a
+ * pidfd...), so the new file is never taken for a signal source, and a
+ * later vent_signal_init() that gets the number replaces the record. (A
+ * signalfd made outside vent on that number cannot be told apart from the
+ * closed one.) See the rules at the top of this file (block in every
+ * thread; thread-directed signals; masks survive exec). Not
+ * async-signal-safe.
  *
  * Return: 0; -EINVAL if @evt, @signals or @cb is NULL, or @signals is empty
  * or holds an invalid signal (0 cannot be in a sigset_t, numbers above
@@ -107,14 +130,19 @@ int vent_signal_read(struct event *evt, struct signalfd_siginfo *si, size_t n) V
  * The default cleanup of a signal source (a custom cleanup must call it).
  * Removes @evt from its dispatcher if it is still added, closes the
  * signalfd, sets @evt->fd to -1, frees the library's state for it, and then
- * unblocks in the calling thread exactly the signals that
- * vent_signal_init() blocked: signals that were blocked before init stay
- * blocked. A signal that another live source of the same thread still
- * watches stays blocked until that source is released too. Call it on the
- * thread that called vent_signal_init(). Signals still pending when the
- * mask is restored are delivered to the thread's disposition (default
- * action or handler): drain them with vent_signal_read() first if that is
- * not wanted. Safe in a forked child (it affects only the child).
+ * unblocks in the calling thread the signals that vent blocked for it:
+ * those vent_signal_init() blocked, and those the thread had blocked
+ * already because of another vent source (its own earlier one, or one it
+ * inherited the block from). Signals the thread blocked on its own before
+ * init stay blocked. A signal that another live source anywhere in the
+ * process still watches (another thread's, or in a forked child an
+ * inherited one) stays blocked in the calling thread: vent cannot unblock
+ * it there later, when the last source goes (see the rules at the top of
+ * this file). Call it on the thread that called vent_signal_init(), or in
+ * a forked child. Signals still pending when the mask is restored are
+ * delivered to the thread's disposition (default action or handler): drain
+ * them with vent_signal_read() first if that is not wanted. Safe in a
+ * forked child (it affects only the child).
  */
 void vent_signal_release(struct event *evt) VENT_NOEXCEPT;
 
@@ -124,12 +152,13 @@ void vent_signal_release(struct event *evt) VENT_NOEXCEPT;
  * @mask: where to store the mask
  *
  * Stores the signal mask the thread that called vent_signal_init() had
- * before vent blocked anything in it (signals blocked by other live vent
- * sources of that thread are left out, too). A blocked mask survives
- * execve(): pass this mask to posix_spawnattr_setsigmask(), or restore it
- * with pthread_sigmask() in the child after fork(). Takes a lock: call it
- * in the parent before fork(), not in the child of a multi-threaded
- * parent.
+ * before vent blocked anything in it: the signals blocked for any live
+ * vent source of the process are left out, including a block the thread
+ * inherited from the thread that made a source, or, in a forked child,
+ * from the parent. A blocked mask survives execve(): pass this mask to
+ * posix_spawnattr_setsigmask(), or restore it with pthread_sigmask() in
+ * the child after fork(). Takes a lock, which is held across fork(): safe
+ * in the parent and in a forked child.
  *
  * Return: 0; -EINVAL if @evt or @mask is NULL, or @evt is not a live signal
  * source.

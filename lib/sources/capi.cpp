@@ -50,7 +50,7 @@ VENT_PUBLIC int vent_signal_read(struct event *evt, struct signalfd_siginfo *si,
 
 VENT_PUBLIC void vent_signal_release(struct event *evt) noexcept
 {
-	if (!evt || evt->fd < 0)
+	if (!evt || evt->fd < 0 || !vent::signal_is_source(evt->fd))
 		return;
 	// Released while still added: take it out first, so the dispatcher
 	// never holds a closed fd. (In a forked child this returns -ECHILD

@@ -37,18 +37,27 @@ namespace {
 
 struct SignalSource {
 	int fd;
-	pid_t tid;        // thread whose mask init changed
+	// The signalfd's identity (all signalfds share one anonymous inode):
+	// a number that now holds another kind of file is a stale record.
+	dev_t dev;
+	ino_t ino;
 	sigset_t watched; // what the signalfd reports
-	sigset_t blocked; // what release must unblock (grows by hand-over)
-	sigset_t saved;   // the thread's mask before vent blocked anything
+	sigset_t blocked; // what release may unblock in the releasing thread
+	sigset_t saved;   // the thread's mask without what vent blocked
 };
 
 /*
- * The registry of live signal sources. Small (one entry per signal source,
- * and a process has at most a few), so a vector and linear scans beat any
- * map. The mutex is taken around fork() (pthread_atfork) so that a child,
- * whose free_dispatcher() runs the sources' cleanups, never inherits it
- * locked.
+ * The registry of live signal sources, process-wide. Small (one entry per
+ * signal source, and a process has at most a few), so a vector and linear
+ * scans beat any map. The mutex is taken around fork() (pthread_atfork) so
+ * that a child, whose free_dispatcher() runs the sources' cleanups, never
+ * inherits it locked.
+ *
+ * Why process-wide and not per thread: a signalfd receives a
+ * process-directed signal only while every thread blocks it, and after
+ * fork() the child's one thread has a new id yet holds the parent's
+ * sources. So whether a signal must stay blocked is a question about all
+ * the live sources of the process, whichever thread made them.
  */
 class SignalRegistry {
 public:
@@ -77,6 +86,18 @@ public:
 	// signal source pay nothing on event_add().
 	std::atomic<size_t> live_{0};
 
+	// True while @s's number still holds its signalfd. A user who closes
+	// the fd without vent_signal_release() leaves the record behind; once
+	// the number is free or holds another kind of file, the record is
+	// stale and must not make that file a signal source. (A signalfd made
+	// outside vent on the same number is indistinguishable; one made by
+	// vent_signal_init() replaces the record.)
+	static bool current(const SignalSource &s) noexcept
+	{
+		struct stat st;
+		return fstat(s.fd, &st) == 0 && st.st_dev == s.dev && st.st_ino == s.ino;
+	}
+
 	SignalSource *find(int fd) noexcept
 	{
 		for (auto &s : sources_)
@@ -84,11 +105,31 @@ public:
 				return &s;
 		return nullptr;
 	}
+	// find(), dropping a stale record on the way.
+	SignalSource *find_current(int fd) noexcept
+	{
+		SignalSource *s = find(fd);
+		if (s && !current(*s)) {
+			erase(s);
+			return nullptr;
+		}
+		return s;
+	}
 	void erase(SignalSource *s) noexcept
 	{
 		*s = sources_.back();
 		sources_.pop_back();
 		live_.store(sources_.size(), std::memory_order_relaxed);
+	}
+	// Drops every stale record (one fstat() per source).
+	void prune() noexcept
+	{
+		for (size_t i = 0; i < sources_.size();) {
+			if (current(sources_[i]))
+				i++;
+			else
+				erase(&sources_[i]);
+		}
 	}
 };
 
@@ -117,7 +158,8 @@ bool is_empty(const sigset_t &set) noexcept
  * event_add() veto: a signal is delivered to one signalfd reader only, so
  * two sources for one signal on one dispatcher would split its records
  * arbitrarily. Sources on different dispatchers (one per thread) are the
- * caller's business. O(signal sources) under the registry lock.
+ * caller's business. O(signal sources) under the registry lock; an fd that
+ * is not a source costs no system call.
  */
 int check_signal_add(const Dispatcher &d, const struct event *evt) noexcept
 {
@@ -125,20 +167,15 @@ int check_signal_add(const Dispatcher &d, const struct event *evt) noexcept
 	if (reg.live_.load(std::memory_order_relaxed) == 0)
 		return 0;
 	std::lock_guard lock(reg.mu_);
-	const SignalSource *self = reg.find(evt->fd);
+	const SignalSource *self = reg.find_current(evt->fd);
 	if (!self)
 		return 0;
 	for (const auto &other : reg.sources_) {
 		if (other.fd != self->fd && overlaps(other.watched, self->watched) &&
-		    d.watches_fd(other.fd))
+		    d.watches_fd(other.fd) && SignalRegistry::current(other))
 			return -EBUSY;
 	}
 	return 0;
-}
-
-pid_t current_tid() noexcept
-{
-	return static_cast<pid_t>(syscall(SYS_gettid));
 }
 
 } // namespace
@@ -171,37 +208,49 @@ int signal_open(const sigset_t &set)
 	std::lock_guard lock(reg.mu_);
 	// Allocate before creating anything: bad_alloc leaves no trace.
 	reg.sources_.reserve(reg.sources_.size() + 1);
+	reg.prune();
 
 	UniqueFd fd(signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
 	if (!fd)
 		return -errno;
+	struct stat st;
+	if (fstat(fd.get(), &st) < 0)
+		return -errno;
 
 	SignalSource src;
 	src.fd = fd.get();
-	src.tid = current_tid();
+	src.dev = st.st_dev;
+	src.ino = st.st_ino;
 	src.watched = set;
+	// What vent keeps blocked for the live sources of the process. A
+	// thread that has one of them blocked got it from vent: from an
+	// earlier source of its own, or inherited from the thread that made
+	// one (a thread created later, the forked child of a source's owner).
+	sigset_t vents;
+	sigemptyset(&vents);
+	for (const auto &other : reg.sources_)
+		for (int sig = 1; sig <= SIGRTMAX; sig++)
+			if (sigismember(&other.blocked, sig) == 1)
+				sigaddset(&vents, sig);
 	sigset_t old;
 	// Cannot fail with a valid set (the reserved signals were refused).
 	pthread_sigmask(SIG_BLOCK, &set, &old);
-	// Block only what was not blocked before: that is what release undoes.
+	// Release may unblock what this init blocked and what vent had
+	// blocked already; never what the thread blocked on its own.
 	sigemptyset(&src.blocked);
 	for (int sig = 1; sig <= SIGRTMAX; sig++) {
-		if (sigismember(&set, sig) == 1 && sigismember(&old, sig) == 0)
+		if (sigismember(&set, sig) == 1 &&
+		    (sigismember(&old, sig) == 0 || sigismember(&vents, sig) == 1))
 			sigaddset(&src.blocked, sig);
 	}
-	// The saved mask is the one the thread would have without vent: drop
-	// what other live sources of this thread blocked.
+	// The saved mask is the one the thread would have without vent.
 	src.saved = old;
-	for (const auto &other : reg.sources_) {
-		if (other.tid != src.tid)
-			continue;
-		for (int sig = 1; sig <= SIGRTMAX; sig++)
-			if (sigismember(&other.blocked, sig) == 1)
-				sigdelset(&src.saved, sig);
-	}
+	for (int sig = 1; sig <= SIGRTMAX; sig++)
+		if (sigismember(&vents, sig) == 1)
+			sigdelset(&src.saved, sig);
 
-	// A stale entry under this number means the user closed a source's fd
-	// without releasing it; the number is ours now.
+	// A record still under this number would be stale (prune() dropped
+	// it unless another thread raced a close): the number is ours now.
 	if (SignalSource *stale = reg.find(src.fd))
 		reg.erase(stale);
 	reg.sources_.push_back(src);
@@ -214,7 +263,7 @@ int signal_read(int fd, struct signalfd_siginfo *si, size_t n) noexcept
 	{
 		SignalRegistry &reg = SignalRegistry::instance();
 		std::lock_guard lock(reg.mu_);
-		if (!reg.find(fd))
+		if (!reg.find_current(fd))
 			return -EINVAL;
 	}
 	if (n > INT_MAX)
@@ -238,26 +287,38 @@ int signal_read(int fd, struct signalfd_siginfo *si, size_t n) noexcept
 	return static_cast<int>(got);
 }
 
+bool signal_is_source(int fd) noexcept
+{
+	SignalRegistry &reg = SignalRegistry::instance();
+	if (reg.live_.load(std::memory_order_relaxed) == 0)
+		return false;
+	std::lock_guard lock(reg.mu_);
+	return reg.find_current(fd) != nullptr;
+}
+
 bool signal_close(int fd) noexcept
 {
 	SignalRegistry &reg = SignalRegistry::instance();
 	sigset_t unblock;
 	{
 		std::lock_guard lock(reg.mu_);
+		// Stale records must not keep a signal blocked.
+		reg.prune();
 		SignalSource *src = reg.find(fd);
 		if (!src)
 			return false;
 		unblock = src->blocked;
-		// Hand each signal still watched by another source of the same
-		// thread over to that source instead of unblocking it: that
-		// source would otherwise lose it to the default action.
+		// A signal that another live source of the process still watches
+		// stays blocked in this thread, whichever thread (or parent, in a
+		// forked child) made that source: unblocked here, a
+		// process-directed instance could land in this thread and take
+		// the default action. That source's release unblocks it in the
+		// thread that calls it.
 		for (int sig = 1; sig <= SIGRTMAX; sig++) {
 			if (sigismember(&unblock, sig) != 1)
 				continue;
-			for (auto &other : reg.sources_) {
-				if (&other != src && other.tid == src->tid &&
-				    sigismember(&other.watched, sig) == 1) {
-					sigaddset(&other.blocked, sig);
+			for (const auto &other : reg.sources_) {
+				if (&other != src && sigismember(&other.watched, sig) == 1) {
 					sigdelset(&unblock, sig);
 					break;
 				}
@@ -277,7 +338,7 @@ int signal_saved_mask(int fd, sigset_t &out) noexcept
 {
 	SignalRegistry &reg = SignalRegistry::instance();
 	std::lock_guard lock(reg.mu_);
-	const SignalSource *src = reg.find(fd);
+	const SignalSource *src = reg.find_current(fd);
 	if (!src)
 		return -EINVAL;
 	out = src->saved;

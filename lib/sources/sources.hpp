@@ -25,10 +25,18 @@ namespace vent {
  * source for a signal the dispatcher already watches (add_check.hpp).
  *
  * Thread masks are per thread: signal_open() blocks in the calling thread,
- * signal_close() unblocks in the calling thread. When several live sources
- * of one thread share a signal, the duty to unblock it passes to a source
- * that is still open, so the mask is restored exactly once the last one is
- * released, whatever the order.
+ * signal_close() unblocks in the calling thread. The registry is
+ * process-wide: a source records as its own the signals it blocked and
+ * those the thread already had blocked for another live source (its own
+ * earlier one, or inherited by a later thread or a forked child), and its
+ * close unblocks them only when no other live source of the process still
+ * watches them. So the mask of a thread is restored when its last source
+ * of a signal goes, whatever the order, and a signal another thread's
+ * source watches is never unblocked under it.
+ *
+ * The registry is keyed by fd number: a record whose number was closed
+ * without signal_close() (now free, or holding a file that is not a
+ * signalfd) is stale, never matched, and dropped when met.
  */
 
 // True if @set is non-empty and holds only signals a signalfd may watch:
@@ -45,13 +53,18 @@ int signal_open(const sigset_t &set);
 // -errno (-EINVAL if @fd is not a signal source).
 int signal_read(int fd, struct signalfd_siginfo *si, size_t n) noexcept;
 
-// Forgets the source, closes @fd, then unblocks the signals its init blocked
-// (unless another live source of the same thread still watches them).
+// True if @fd is a live signal source (its number still holds the signalfd
+// that signal_open() made).
+bool signal_is_source(int fd) noexcept;
+
+// Forgets the source, closes @fd, then unblocks in the calling thread the
+// signals it recorded (unless another live source of the process still
+// watches them).
 // Returns false (and does nothing) if @fd is not a signal source.
 bool signal_close(int fd) noexcept;
 
-// The calling thread's mask before vent blocked anything, as recorded when
-// the source was opened. -EINVAL if @fd is not a signal source.
+// The calling thread's mask at open without what vent blocked for the live
+// sources of the process. -EINVAL if @fd is not a signal source.
 int signal_saved_mask(int fd, sigset_t &out) noexcept;
 
 /*
