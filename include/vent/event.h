@@ -123,7 +123,9 @@ typedef void (*cleanup_fn)(struct event *evt);
  *      timeout stays active); apply changes with event_modify().
  *      (private) @ep.data belongs to the library.
  * @fd: (rw until added) the fd to watch, or -1 for a pure timer. Must not
- *      change while the event is added. The library never closes it.
+ *      change while the event is added: if it does, event_modify() fails
+ *      with -EINVAL, and event_remove() and the teardowns still unregister
+ *      the fd that was registered. The library never closes it.
  * @reason: (ro) why the callback runs: REASON_EVENT_OCCURED or REASON_TIMEOUT.
  * @flags: (rw) TMO_ABS; bits 8 and up are (private).
  * @dsp: (ro) the dispatcher, set by event_add(), NULL when not added. Must be
@@ -280,12 +282,15 @@ int event_remove(struct event *evt) VENT_NOEXCEPT;
  * @evt: an added event whose @evt->ep.events holds the new mask
  *
  * 0 disables the fd completely (no callback even on hang-up or error, no
- * CPU use); the timeout stays active. An unchanged mask costs no syscall.
+ * CPU use); the timeout stays active. An unchanged mask costs no syscall,
+ * unless it holds EPOLLONESHOT or EPOLLET: then, as in minivent, the mask is
+ * applied again (EPOLL_CTL_MOD), which re-arms a oneshot event that fired
+ * and makes an edge-triggered one report readiness that is still there.
  * Safe from a callback; readiness already fetched under the old mask is
  * still delivered unless the new mask is 0.
  *
- * Return: 0; -EINVAL if @evt is NULL or not added, or epoll rejects the
- * mask; -EBADF if the fd was closed; -EEXIST when re-enabling an fd that
+ * Return: 0; -EINVAL if @evt is NULL or not added, epoll rejects the mask,
+ * or @evt->fd was changed since event_add(); -EBADF if the fd was closed; -EEXIST when re-enabling an fd that
  * another event took while this one was disabled; -ENOMEM, -ENOSPC from
  * epoll; -EBUSY while the dispatcher is being torn down; -ECHILD in a forked
  * child. On failure the previous registration stays in force.
@@ -354,6 +359,8 @@ int event_loop(const struct dispatcher *dsp, const sigset_t *sigmask,
  * Exported for binary compatibility only. Runs the callback unless it is
  * already running for @evt; if the event is added and the callback returns
  * EVENTCB_REMOVE or EVENTCB_CLEANUP, the event is removed (and cleaned up).
+ * The callback runs as if dispatched: a wait on @evt's dispatcher from it
+ * (event_wait(), event_loop(), vent_wait()) returns -EBUSY.
  */
 void _event_invoke_callback(struct event *evt, unsigned short reason, unsigned int events,
 			    bool reset_reason) VENT_NOEXCEPT;

@@ -149,27 +149,52 @@ int Dispatcher::register_fd(uint32_t slot, struct event *evt, uint32_t mask) noe
 		// Records of the previous owner's registration, if any, are
 		// stale from now on: count it as a removal so that they are not
 		// taken for an orphan (see wait_inner()).
-		if (owner != kNoSlot)
+		if (owner != kNoSlot) {
 			batch_removals_++;
+			if (struct event *prev = slots_[owner].evt)
+				prev->flags &= static_cast<unsigned short>(~kOwnsFdFlag);
+		}
 	}
 	fd_owner_[fd] = FdOwner{slot, gen};
+	evt->flags |= kOwnsFdFlag;
 	set_data(evt, slot, mask);
 	return 0;
 }
 
+/*
+ * The fd number whose fd table entry @slot holds, or -1. That is evt->fd,
+ * unless the user changed evt->fd while the event was added: then the table
+ * is searched (O(fd numbers), only on that misuse), so that what the library
+ * registered is what it unregisters.
+ */
+int Dispatcher::registered_fd(uint32_t slot, const struct event *evt) const noexcept
+{
+	if (!(evt->flags & kOwnsFdFlag))
+		return -1;
+	const int fd = evt->fd;
+	if (fd >= 0 && static_cast<size_t>(fd) < fd_owner_.size() && fd_owner_[fd].slot == slot)
+		return fd;
+	for (size_t i = 0; i < fd_owner_.size(); i++)
+		if (fd_owner_[i].slot == slot)
+			return static_cast<int>(i);
+	return -1;
+}
+
 void Dispatcher::unregister_fd(uint32_t slot, struct event *evt) noexcept
 {
-	const int fd = evt->fd;
 	// Only the owner may delete: if the fd number was closed and reused by
-	// a newer event, the kernel registration belongs to that event. A
-	// failed DEL (fd already closed) is harmless: the kernel dropped the
-	// registration, or, if a duplicate keeps the file open, the orphan is
-	// purged when it first reports (see wait_inner()).
-	if (fd >= 0 && static_cast<size_t>(fd) < fd_owner_.size() && fd_owner_[fd].slot == slot) {
+	// a newer event, the kernel registration belongs to that event (which
+	// took kOwnsFdFlag from this one). A failed DEL (fd already closed) is
+	// harmless: the kernel dropped the registration, or, if a duplicate
+	// keeps the file open, the orphan is purged when it first reports (see
+	// wait_inner()).
+	const int fd = registered_fd(slot, evt);
+	if (fd >= 0) {
 		if (data_mask(evt) != 0)
 			epoll_set(EPOLL_CTL_DEL, fd, 0, 0);
 		fd_owner_[fd].slot = kNoSlot;
 	}
+	evt->flags &= static_cast<unsigned short>(~kOwnsFdFlag);
 	set_data(evt, slot, 0);
 }
 
@@ -237,18 +262,20 @@ int Dispatcher::add(struct event *evt)
 	slots_[slot].heap_pos = kNotQueued;
 	live_++;
 	set_data(evt, slot, 0);
+	evt->flags &= static_cast<unsigned short>(~kPrivateFlags);
 
 	if (fd >= 0) {
+		evt->flags |= kFdEventFlag;
 		int rc = register_fd(slot, evt, evt->ep.events);
 		if (rc < 0) {
 			release_slot(slot);
 			batch_removals_--;
+			evt->flags &= static_cast<unsigned short>(~kPrivateFlags);
 			return rc;
 		}
 	}
 
 	evt->reason = REASON_EVENT_OCCURED;
-	evt->flags &= static_cast<unsigned short>(~kPrivateFlags);
 	if (timed) {
 		heap_.push(deadline, slot);
 		if (depth_ == 0 && timer_stale())
@@ -267,7 +294,7 @@ void Dispatcher::forget(uint32_t slot, struct event *evt) noexcept
 		heap_.erase(pos);
 	release_slot(slot);
 	evt->dsp = nullptr;
-	evt->flags &= static_cast<unsigned short>(~kRunningFlag);
+	evt->flags &= static_cast<unsigned short>(~(kRunningFlag | kFdEventFlag | kOwnsFdFlag));
 }
 
 int Dispatcher::remove(struct event *evt) noexcept
@@ -290,8 +317,16 @@ int Dispatcher::modify(struct event *evt) noexcept
 	if (slot == kNoSlot)
 		return -EINVAL;
 	const int fd = evt->fd;
+	// evt->fd changed since event_add() (a pure timer given an fd, an fd
+	// event given -1 or another number): refuse rather than register a
+	// second fd for one event (see registered_fd()).
+	if ((fd >= 0) != static_cast<bool>(evt->flags & kFdEventFlag))
+		return -EINVAL;
 	if (fd < 0)
 		return 0;
+	if ((evt->flags & kOwnsFdFlag) &&
+	    (static_cast<size_t>(fd) >= fd_owner_.size() || fd_owner_[fd].slot != slot))
+		return -EINVAL;
 	const uint32_t want = evt->ep.events;
 	const uint32_t have = data_mask(evt);
 
@@ -305,7 +340,11 @@ int Dispatcher::modify(struct event *evt) noexcept
 		}
 		return register_fd(slot, evt, want);
 	}
-	if (want == have)
+	// An unchanged mask needs no syscall, except to re-arm: a oneshot
+	// registration the kernel disabled after it fired, or an edge-triggered
+	// one whose readiness the caller wants checked again. EPOLL_CTL_MOD
+	// does both, as minivent's event_modify() always does.
+	if (want == have && !(want & (EPOLLONESHOT | EPOLLET)))
 		return 0;
 	if (want == 0) {
 		epoll_set(EPOLL_CTL_DEL, fd, 0, 0);
@@ -668,9 +707,8 @@ void Dispatcher::teardown(bool kernel) noexcept
 		const uint32_t slot = static_cast<uint32_t>(i);
 		if (kernel) {
 			unregister_fd(slot, evt);
-		} else if (evt->fd >= 0 && static_cast<size_t>(evt->fd) < fd_owner_.size() &&
-			   fd_owner_[evt->fd].slot == slot) {
-			fd_owner_[evt->fd].slot = kNoSlot;
+		} else if (const int fd = registered_fd(slot, evt); fd >= 0) {
+			fd_owner_[fd].slot = kNoSlot;
 		}
 		forget(slot, evt);
 		if (evt->cleanup)
@@ -741,7 +779,12 @@ bool Dispatcher::invoke_compat(struct event *evt, unsigned short reason, uint32_
 	if (slot == kNoSlot)
 		return invoke_unregistered(evt, reason, events);
 	depth_++;
+	// A callback run this way is dispatched as much as one run by a wait:
+	// a wait from it (which could run it again) is -EBUSY.
+	const bool was_dispatching = dispatching_;
+	dispatching_ = true;
 	bool alive = run_callback(slot, reason, events);
+	dispatching_ = was_dispatching;
 	// Changes the callback made to timeouts were deferred (depth_ > 0).
 	if (depth_ == 1 && !destroyed_)
 		arm_timer();

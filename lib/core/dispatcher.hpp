@@ -79,6 +79,12 @@ public:
 	// Private bit of evt->flags: the event's callback is running. Lets
 	// _event_invoke_callback() refuse to run a callback re-entrantly.
 	static constexpr unsigned short kRunningFlag = 1 << 10;
+	// Private bits of evt->flags that remember what the library did with
+	// evt->fd, so that a user who changes evt->fd while the event is added
+	// (event.h forbids it) cannot make it unregister the wrong fd: the
+	// event was added with an fd, and its slot holds an fd table entry.
+	static constexpr unsigned short kFdEventFlag = 1 << 11;
+	static constexpr unsigned short kOwnsFdFlag = 1 << 12;
 
 	// _event_invoke_callback() for an event of this dispatcher.
 	// Returns false if @evt may no longer be touched.
@@ -206,6 +212,7 @@ private:
 	bool deadline_slow(const struct timespec &tmo, bool absolute, int64_t &deadline,
 			   struct timespec &abs) const noexcept;
 	int epoll_set(int op, int fd, uint32_t mask, uint64_t id) noexcept;
+	int registered_fd(uint32_t slot, const struct event *evt) const noexcept;
 	int register_fd(uint32_t slot, struct event *evt, uint32_t mask) noexcept;
 	void unregister_fd(uint32_t slot, struct event *evt) noexcept;
 	void release_slot(uint32_t slot) noexcept;
