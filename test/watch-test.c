@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
@@ -98,6 +99,25 @@ static void spin(struct dispatcher *dsp, int iterations)
 {
 	for (int i = 0; i < iterations; i++)
 		assert_true(vent_wait(dsp, 10, NULL) >= 0);
+}
+
+static void nop_timeout_cb(int timer, void *opaque)
+{
+	(void)timer;
+	(void)opaque;
+}
+
+static void nop_handle_cb(int watch, int fd, int events, void *opaque)
+{
+	(void)watch;
+	(void)fd;
+	(void)events;
+	(void)opaque;
+}
+
+static void nop_free(void *opaque)
+{
+	(void)opaque;
 }
 
 /* ------------------------------------------------------------------------
@@ -1302,6 +1322,167 @@ static void test_watch_churn_8_threads(void **state)
 	}
 }
 
+/*
+ * fork() while other threads are inside watch.h calls: the child must
+ * never inherit a lock held by a thread that does not exist there. Each
+ * child checks -ECHILD on the inherited dispatchers, frees them, and uses a
+ * dispatcher of its own; the parent gives each child a generous bound and
+ * fails on the first one that does not exit.
+ */
+#define FORK_CHURNERS 3
+#define FORK_CHILDREN 40
+#define FORK_BUDGET_S 20     /* stop forking after this */
+#define FORK_CHILD_LIMIT_S 20 /* a child still running after this hangs */
+
+static struct {
+	struct dispatcher *dsp;
+	int stop;
+	int pair[2];
+	int ops;
+} fk;
+
+static void *fork_churn(void *arg)
+{
+	unsigned seed = (unsigned)(uintptr_t)arg;
+	int ids[8] = {0}, timer[8] = {0};
+
+	while (!__atomic_load_n(&fk.stop, __ATOMIC_SEQ_CST)) {
+		int i = rand_r(&seed) % 8;
+
+		if (!ids[i]) {
+			timer[i] = rand_r(&seed) % 2;
+			ids[i] = timer[i] ? vent_add_timeout(fk.dsp, rand_r(&seed) % 3 - 1,
+							      nop_timeout_cb, NULL, nop_free)
+					  : vent_add_handle(fk.dsp, fk.pair[rand_r(&seed) % 2],
+							    rand_r(&seed) % 4, nop_handle_cb, NULL,
+							    nop_free);
+			assert_true(ids[i] > 0);
+		} else if (rand_r(&seed) % 3 == 0) {
+			assert_int_equal(timer[i] ? vent_remove_timeout(fk.dsp, ids[i])
+						  : vent_remove_handle(fk.dsp, ids[i]),
+					 0);
+			ids[i] = 0;
+		} else {
+			assert_int_equal(timer[i] ? vent_update_timeout(fk.dsp, ids[i],
+									 rand_r(&seed) % 3 - 1)
+						  : vent_update_handle(fk.dsp, ids[i], rand_r(&seed) % 4),
+					 0);
+		}
+		__atomic_add_fetch(&fk.ops, 1, __ATOMIC_RELAXED);
+	}
+	for (int i = 0; i < 8; i++)
+		if (ids[i])
+			assert_int_equal(timer[i] ? vent_remove_timeout(fk.dsp, ids[i])
+						  : vent_remove_handle(fk.dsp, ids[i]),
+					 0);
+	return NULL;
+}
+
+static int child_fired;
+
+static void child_timeout(int timer, void *opaque)
+{
+	(void)timer;
+	(void)opaque;
+	child_fired++;
+}
+
+/* The child's checks; returns the exit code (0: all good). */
+static int fork_child(struct dispatcher *idle, int t, int idle_t)
+{
+	if (vent_update_timeout(fk.dsp, t, 5) != -ECHILD)
+		return 2;
+	if (vent_add_timeout(fk.dsp, 5, child_timeout, NULL, NULL) != -ECHILD)
+		return 3;
+	if (vent_remove_handle(fk.dsp, t) != -ECHILD)
+		return 4;
+	if (vent_update_timeout(idle, idle_t, 5) != -ECHILD)
+		return 5;
+	/* No free callback runs here: the parent's threads own that state. */
+	free_dispatcher(idle);
+	free_dispatcher(fk.dsp);
+	/* A dispatcher of the child's own (maybe at idle's address) works. */
+	struct dispatcher *d = new_dispatcher(CLOCK_MONOTONIC);
+	if (!d)
+		return 6;
+	int ct = vent_add_timeout(d, 0, child_timeout, NULL, NULL);
+	if (ct <= 0)
+		return 7;
+	for (int i = 0; i < 100 && !child_fired; i++)
+		if (vent_wait(d, 10, NULL) < 0)
+			return 8;
+	if (!child_fired)
+		return 9;
+	if (vent_remove_timeout(d, ct) != 0)
+		return 10;
+	free_dispatcher(d);
+	return 0;
+}
+
+static void test_watch_fork_while_churning(void **state)
+{
+	struct fix *f = *state;
+	pthread_t th[FORK_CHURNERS];
+	struct loop_thread lt;
+	int children = 0;
+
+	alarm(0); /* bounded below, child by child */
+	memset(&fk, 0, sizeof(fk));
+	fk.dsp = f->dsp;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+				    fk.pair),
+			 0);
+	struct dispatcher *idle = new_dispatcher(CLOCK_MONOTONIC);
+	assert_non_null(idle);
+	int idle_t = vent_add_timeout(idle, -1, nop_timeout_cb, NULL, nop_free);
+	assert_true(idle_t > 0);
+	int t = vent_add_timeout(f->dsp, -1, nop_timeout_cb, NULL, nop_free);
+	assert_true(t > 0);
+	loop_start(&lt, f->dsp);
+	for (int i = 0; i < FORK_CHURNERS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, fork_churn, (void *)(uintptr_t)(i + 7)),
+				 0);
+
+	const int64_t t0 = now_ns();
+	for (; children < FORK_CHILDREN && now_ns() - t0 < FORK_BUDGET_S * 1000000000LL;
+	     children++) {
+		sleep_ms(children % 5); /* vary where the churners are */
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0)
+			_exit(fork_child(idle, t, idle_t));
+		int status = 0;
+		pid_t got = 0;
+		const int64_t c0 = now_ns();
+		while ((got = waitpid(pid, &status, WNOHANG)) == 0 &&
+		       now_ns() - c0 < FORK_CHILD_LIMIT_S * 1000000000LL)
+			sleep_ms(1);
+		if (got == 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			fail_msg("child %d still running after %d s (deadlock)", children,
+				 FORK_CHILD_LIMIT_S);
+		}
+		assert_int_equal(got, pid);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			fail_msg("child %d: %s %d", children,
+				 WIFEXITED(status) ? "exit" : "signal",
+				 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	}
+	__atomic_store_n(&fk.stop, 1, __ATOMIC_SEQ_CST);
+	for (int i = 0; i < FORK_CHURNERS; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	loop_stop(&lt);
+	print_message("# fork: %d children, %d watch calls meanwhile\n", children, fk.ops);
+	assert_true(children >= 10);
+	/* The parent's watches are untouched. */
+	assert_int_equal(vent_remove_timeout(f->dsp, t), 0);
+	assert_int_equal(vent_remove_timeout(idle, idle_t), 0);
+	free_dispatcher(idle);
+	close(fk.pair[0]);
+	close(fk.pair[1]);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest api[] = {
@@ -1344,6 +1525,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_watch_handle_toggle_from_thread, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_watch_churn_8_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_watch_fork_while_churning, setup, teardown),
 	};
 	const char *group = argc > 1 ? argv[1] : "";
 	int rc = 0;

@@ -39,7 +39,11 @@
  * does it for you). After that, any thread.
  *
  * Fork: in a forked child every function returns -ECHILD for an inherited
- * dispatcher.
+ * dispatcher, without blocking, whatever other threads of the parent were
+ * doing in this header at fork(). free_dispatcher() (or
+ * cleanup_dispatcher()'s -ECHILD) on an inherited dispatcher runs none of
+ * its watches' free callbacks in the child: those watches are the
+ * parent's. Dispatchers the child creates itself work as usual.
  *
  * Callbacks run inside noexcept frames: a C++ callback that throws
  * terminates the process.

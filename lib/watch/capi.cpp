@@ -24,11 +24,10 @@ template <class F> int with_adapter(struct dispatcher *dsp, bool create, F &&bod
 		return -EINVAL;
 	return guard([&] {
 		bool created = false;
+		// -ECHILD (thrown) for a dispatcher inherited across fork().
 		std::shared_ptr<WatchAdapter> ad = WatchAdapter::get(dsp, create, &created);
 		if (!ad)
 			return -ENOENT;
-		if (ad->forked())
-			return -ECHILD;
 		// An add that attached the adapter and then failed detaches it
 		// again: a failed call leaves no fd and no event behind.
 		int rc;

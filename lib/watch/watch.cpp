@@ -7,6 +7,7 @@
 #include <climits>
 #include <system_error>
 
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
@@ -35,16 +36,37 @@ constexpr int64_t kNsPerSec = 1000000000;
  * slot for user data, so the association lives here. Allocated once and
  * never destroyed: a process that exits while a loop thread still runs
  * must not find the map gone under it.
+ *
+ * Fork: the mutex is taken around fork() (pthread_atfork), so a child
+ * never inherits it locked or the map half changed, and can attach
+ * adapters to dispatchers of its own. An adapter's own mutex is never
+ * taken in a child: every path checks for fork first (get(), on_cleanup()),
+ * and the loop-thread paths cannot run there (the core refuses to wait on
+ * an inherited dispatcher).
  */
 struct Registry {
+	Registry()
+	{
+		pthread_atfork([] { registry().mu.lock(); }, [] { registry().mu.unlock(); },
+			       [] { registry().mu.unlock(); });
+	}
 	std::mutex mu;
 	std::unordered_map<struct dispatcher *, std::shared_ptr<WatchAdapter>> map;
+	// Adapters a forked child inherited for dispatchers it has freed since:
+	// their state may have been mid-change in another thread of the parent
+	// at fork(), so the child never touches (or destroys) them.
+	std::vector<std::shared_ptr<WatchAdapter>> inherited;
+
+	static Registry &registry()
+	{
+		static Registry *r = new Registry;
+		return *r;
+	}
 };
 
 Registry &registry()
 {
-	static Registry *r = new Registry;
-	return *r;
+	return Registry::registry();
 }
 
 
@@ -121,11 +143,21 @@ WatchAdapter::~WatchAdapter() = default;
 
 std::shared_ptr<WatchAdapter> WatchAdapter::get(struct dispatcher *dsp, bool create, bool *created)
 {
+	// A dispatcher inherited across fork(): -ECHILD before any lock (the
+	// dispatcher's own check, through the public API).
+	if (int rc = dispatcher_get_clocksource(dsp); rc < 0)
+		throw std::system_error(-rc, std::generic_category());
 	Registry &r = registry();
 	std::lock_guard<std::mutex> g(r.mu);
 	auto it = r.map.find(dsp);
-	if (it != r.map.end())
-		return it->second;
+	if (it != r.map.end()) {
+		if (!it->second->forked())
+			return it->second;
+		// In a forked child, the adapter of an inherited dispatcher that
+		// the child freed, found under the address of a new one.
+		r.inherited.push_back(std::move(it->second));
+		r.map.erase(it);
+	}
 	if (!create)
 		return nullptr;
 	auto ad = std::make_shared<WatchAdapter>(dsp);
@@ -714,6 +746,12 @@ void WatchAdapter::on_cleanup(struct event *evt) noexcept
 {
 	CoreObj *obj = owner_of(evt);
 	WatchAdapter *ad = obj->ad;
+	// free_dispatcher() in a forked child: another thread of the parent
+	// may have held the adapter's mutex, or been changing its state, at
+	// fork(). Leave it all alone (it stays reachable from the registry);
+	// no free callback runs in the child.
+	if (ad->forked())
+		return;
 	std::shared_ptr<WatchAdapter> keep;
 	std::shared_ptr<CoreObj> self;
 	std::shared_ptr<Watch> graves;
