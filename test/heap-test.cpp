@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// heap-test.cpp - unit test of vent::detail::TimeoutHeap and the deadline
-// helpers of lib/core/timeout_heap.hpp, against a reference model (std::map on
-// (deadline, arm sequence)). Linked against the library's internal objects.
+// heap-test.cpp - unit test of vent::detail::TimeoutHeap (lib/core/
+// timeout_heap.hpp) against a reference model (std::map on (deadline, arm
+// sequence)), and of the deadline helpers of lib/base/time.hpp. Linked
+// against the library's internal objects.
 #include <algorithm>
 #include <climits>
 #include <cstdint>
@@ -19,12 +20,14 @@ extern "C" {
 #include <cmocka.h>
 }
 
+#include "base/time.hpp"
 #include "core/timeout_heap.hpp"
 
 using vent::detail::deadline_to_timespec;
 using vent::detail::kInBatch;
 using vent::detail::kNever;
 using vent::detail::kNotQueued;
+using vent::detail::relative_deadline;
 using vent::detail::timespec_to_deadline;
 
 namespace {
@@ -348,6 +351,41 @@ void test_deadline_to_timespec(void **)
 	}
 }
 
+// relative_deadline()'s short path (no 128-bit arithmetic) must agree with
+// the general conversion on both sides of its bounds: tv_sec just below and
+// at INT32_MAX, tv_nsec at 0, 999999999 and out of range, a carry into
+// tv_sec, and a base whose sum leaves int64 nanoseconds.
+void test_relative_deadline(void **)
+{
+	const long long secs[] = {0, 1, 10, INT32_MAX - 1LL, INT32_MAX, INT32_MAX + 1LL, -1};
+	const long long nsecs[] = {0, 1, 500000000, 999999999, 1000000000, -1, 2500000000LL};
+	const struct timespec bases[] = {
+		ts(0, 0),
+		ts(1000, 999999999),
+		ts(1700000000, 600000000),
+		ts(INT64_MAX / 1000000000 - 5, 854775807),
+	};
+	for (const struct timespec &base : bases) {
+		const int64_t base_ns = static_cast<int64_t>(base.tv_sec) * 1000000000 +
+					base.tv_nsec;
+		for (long long s : secs) {
+			for (long long ns : nsecs) {
+				int64_t want = 7, got = 7;
+				struct timespec abs = {0, 0};
+				bool ok_want = timespec_to_deadline(ts(s, ns), false, base_ns, want);
+				bool ok_got = relative_deadline(base, ts(s, ns), got, abs);
+				assert_true(ok_want == ok_got);
+				if (!ok_want)
+					continue;
+				assert_true(want == got);
+				struct timespec w = deadline_to_timespec(want);
+				assert_true(abs.tv_sec == w.tv_sec);
+				assert_true(abs.tv_nsec == w.tv_nsec);
+			}
+		}
+	}
+}
+
 } // namespace
 
 int main()
@@ -360,6 +398,7 @@ int main()
 		cmocka_unit_test(test_heap_random_wide),
 		cmocka_unit_test(test_deadline_conversion),
 		cmocka_unit_test(test_deadline_to_timespec),
+		cmocka_unit_test(test_relative_deadline),
 	};
 
 	return cmocka_run_group_tests_name("heap", tests, nullptr, nullptr);

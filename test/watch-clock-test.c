@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * watch-clock-test.c - vent/watch.h when the dispatcher's clock cannot be
- * read: vent_add_timeout() and vent_update_timeout() report the error
- * instead of computing a deadline from an uninitialised timespec.
+ * watch-clock-test.c - vent/watch.h and vent/event.h when the dispatcher's
+ * clock cannot be read: vent_add_timeout(), vent_update_timeout(),
+ * event_add() and event_mod_timeout() with a relative timeout report the
+ * error instead of computing a deadline from an uninitialised timespec.
  *
  * A clock that timerfd_create() accepts but clock_gettime() refuses exists
  * (CLOCK_BOOTTIME_ALARM as root on a host without an RTC), but not on
@@ -85,10 +86,59 @@ static void test_watch_clock_unreadable(void **state)
 	free_dispatcher(d);
 }
 
+static int count_event(struct event *evt, uint32_t events)
+{
+	(void)evt;
+	(void)events;
+	fired++;
+	return EVENTCB_CONTINUE;
+}
+
+static void test_core_clock_unreadable(void **state)
+{
+	struct dispatcher *d = new_dispatcher(CLOCK_MONOTONIC);
+	struct event a = {0}, b = {0};
+	const struct timespec ten_ms = {0, 10000000}, minute = {60, 0};
+
+	(void)state;
+	assert_non_null(d);
+	fired = 0;
+	a.fd = b.fd = -1;
+	a.callback = b.callback = count_event;
+	a.tmo = minute;
+	assert_int_equal(event_add(d, &a), 0);
+
+	__atomic_store_n(&clock_broken, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&clock_refused, 0, __ATOMIC_SEQ_CST);
+	assert_int_equal(event_mod_timeout(&a, &ten_ms), -EINVAL);
+	b.tmo = ten_ms;
+	assert_int_equal(event_add(d, &b), -EINVAL);
+	assert_null(b.dsp);
+	/* An absolute deadline needs no clock read. */
+	b.flags = TMO_ABS;
+	b.tmo.tv_sec = 1;
+	b.tmo.tv_nsec = 0;
+	assert_int_equal(event_add(d, &b), 0);
+	assert_int_equal(event_remove(&b), 0);
+	__atomic_store_n(&clock_broken, 0, __ATOMIC_SEQ_CST);
+	assert_true(__atomic_load_n(&clock_refused, __ATOMIC_SEQ_CST) >= 2);
+
+	/* The failed re-arm left the 60 s deadline alone: nothing fires soon. */
+	for (int i = 0; i < 5; i++)
+		assert_true(vent_wait(d, 10, NULL) >= 0);
+	assert_int_equal(fired, 0);
+	assert_int_equal(event_mod_timeout(&a, &ten_ms), 0);
+	for (int i = 0; i < 500 && !fired; i++)
+		assert_true(vent_wait(d, 10, NULL) >= 0);
+	assert_int_equal(fired, 1);
+	free_dispatcher(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_watch_clock_unreadable),
+		cmocka_unit_test(test_core_clock_unreadable),
 	};
 
 	alarm(60);

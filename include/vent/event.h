@@ -254,8 +254,9 @@ int dispatcher_get_clocksource(const struct dispatcher *dsp) VENT_NOEXCEPT;
  * does not support epoll (a regular file or directory); -ELOOP for an
  * epoll fd that watches this dispatcher; -ENOMEM, -ENOSPC when out of
  * memory or epoll watches; -EBUSY while the dispatcher is being torn down;
- * -ECHILD in a forked child. On failure nothing stays registered and @evt
- * may be added again.
+ * -ECHILD in a forked child; for a relative timeout, clock_gettime()'s
+ * error (-EINVAL) if the dispatcher's clock cannot be read. On failure
+ * nothing stays registered and @evt may be added again.
  */
 int event_add(struct dispatcher *dsp, struct event *evt) VENT_NOEXCEPT;
 
@@ -310,8 +311,10 @@ int event_modify(struct event *evt) VENT_NOEXCEPT;
  * callback fires on the next wait, not in the current one.
  *
  * Return: 0; -EINVAL if @evt or @tmo is NULL, @evt is not added, or the
- * relative value is negative; -EBUSY while the dispatcher is being torn
- * down; -ECHILD in a forked child.
+ * relative value is negative; for a relative value, clock_gettime()'s error
+ * (-EINVAL) if the dispatcher's clock cannot be read; -EBUSY while the
+ * dispatcher is being torn down; -ECHILD in a forked child. On failure the
+ * previous timeout stays in force.
  */
 int event_mod_timeout(struct event *evt, const struct timespec *tmo) VENT_NOEXCEPT;
 

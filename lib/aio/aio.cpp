@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "base/capi.hpp"
+#include "base/time.hpp"
 
 namespace vent::detail {
 
@@ -244,16 +245,6 @@ void *Aio::worker_main(void *p) noexcept
 	return nullptr;
 }
 
-static struct timespec deadline_after(int64_t ns) noexcept
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ns += ts.tv_nsec;
-	ts.tv_sec += static_cast<time_t>(ns / 1'000'000'000);
-	ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
-	return ts;
-}
-
 void Aio::worker_loop(AioWorker *self) noexcept
 {
 	pthread_mutex_lock(&mu_);
@@ -274,7 +265,10 @@ void Aio::worker_loop(AioWorker *self) noexcept
 			break;
 		idle_++;
 		bool timed_out = false;
-		struct timespec deadline = deadline_after(kIdleNs);
+		// CLOCK_MONOTONIC cannot fail to read; if it did, the zero
+		// deadline would only end this idle wait early.
+		struct timespec deadline;
+		(void)deadline_after(CLOCK_MONOTONIC, kIdleNs, deadline);
 		while (queue_.empty() && !stopping_ && nthreads_ <= max_) {
 			int rc = nthreads_ > min_
 					 ? pthread_cond_timedwait(&work_cv_, &mu_, &deadline)

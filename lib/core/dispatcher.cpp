@@ -20,7 +20,6 @@ namespace vent {
 using detail::kInBatch;
 using detail::kNever;
 using detail::kNotQueued;
-using detail::kNsPerSec;
 
 namespace {
 
@@ -84,25 +83,6 @@ uint32_t Dispatcher::slot_of(const struct event *evt) const noexcept
 	if (slot < slots_.size() && slots_[slot].evt == evt)
 		return slot;
 	return kNoSlot;
-}
-
-int64_t Dispatcher::now() const noexcept
-{
-	struct timespec ts;
-	clock_gettime(clock_, &ts);
-	return static_cast<int64_t>(ts.tv_sec) * kNsPerSec + ts.tv_nsec;
-}
-
-// The general case of deadline_for() (dispatcher.hpp): absolute values,
-// unnormalised or huge relative ones. Returns false for a negative
-// relative value.
-bool Dispatcher::deadline_slow(const struct timespec &tmo, bool absolute, int64_t &deadline,
-			       struct timespec &abs) const noexcept
-{
-	if (!detail::timespec_to_deadline(tmo, absolute, absolute ? 0 : now(), deadline))
-		return false;
-	abs = detail::deadline_to_timespec(deadline);
-	return true;
 }
 
 int Dispatcher::epoll_set(int op, int fd, uint32_t mask, uint64_t id) noexcept
@@ -231,8 +211,8 @@ int Dispatcher::add(struct event *evt)
 	struct timespec abs = {0, 0};
 	if (timed) {
 		heap_.prefetch(heap_.size());
-		if (!deadline_for(tmo, evt->flags & TMO_ABS, deadline, abs))
-			return -EINVAL;
+		if (int rc = deadline_for(tmo, evt->flags & TMO_ABS, deadline, abs); rc < 0)
+			return rc;
 	}
 
 	// Every allocation happens before the kernel is touched, so an
@@ -381,8 +361,8 @@ int Dispatcher::mod_timeout(struct event *evt, const struct timespec &tmo) noexc
 		heap_.prefetch(pos);
 	int64_t deadline;
 	struct timespec abs;
-	if (!deadline_for(tmo, evt->flags & TMO_ABS, deadline, abs))
-		return -EINVAL;
+	if (int rc = deadline_for(tmo, evt->flags & TMO_ABS, deadline, abs); rc < 0)
+		return rc;
 	if (pos < kInBatch) {
 		heap_.update(pos, deadline);
 	} else {
@@ -472,7 +452,10 @@ void Dispatcher::disarm_timer() noexcept
 
 void Dispatcher::dispatch_timeouts(uint64_t epoch) noexcept
 {
-	const int64_t t = now();
+	int64_t t;
+	// A clock that cannot be read expires nothing: never early.
+	if (now(t) < 0)
+		return;
 	// Collect first, then call: a timeout re-armed to the past from its
 	// own callback goes back into the heap and waits for the next wait,
 	// so fd events keep being served.

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include <vent/event.h>
 
 #include "base/fork_guard.hpp"
+#include "base/time.hpp"
 #include "base/unique_fd.hpp"
 #include "base/wakeup.hpp"
 #include "core/timeout_heap.hpp"
@@ -175,42 +177,27 @@ private:
 	};
 
 	uint32_t slot_of(const struct event *evt) const noexcept;
-	int64_t now() const noexcept;
+	// The clock in nanoseconds; 0 or -errno.
+	int now(int64_t &ns) const noexcept { return detail::now_ns(clock_, ns); }
 	/*
 	 * The deadline of a timeout given as @tmo, in nanoseconds and as the
 	 * timespec written back to evt->tmo. A relative value is added to a
-	 * fresh clock read, so that no timeout fires early. Common relative
-	 * values (whole seconds below 2^31, tv_nsec normalised) take this
-	 * inline path without 128-bit arithmetic or division: an arm or
-	 * re-arm is otherwise short enough for those, and for a call, to
-	 * show. Returns false for a negative relative value.
+	 * fresh clock read, so that no timeout fires early. Inline: it is on
+	 * the path of every arm and re-arm. Returns 0, -EINVAL for a negative
+	 * relative value, or the clock read's -errno.
 	 */
-	[[gnu::always_inline]] bool deadline_for(const struct timespec &tmo, bool absolute,
-						 int64_t &deadline, struct timespec &abs) const noexcept
+	[[gnu::always_inline]] int deadline_for(const struct timespec &tmo, bool absolute,
+						int64_t &deadline, struct timespec &abs) const noexcept
 	{
-		if (!absolute && tmo.tv_sec >= 0 && tmo.tv_sec < INT32_MAX &&
-		    static_cast<unsigned long>(tmo.tv_nsec) <
-			    static_cast<unsigned long>(detail::kNsPerSec)) {
-			struct timespec t;
-			clock_gettime(clock_, &t);
-			abs.tv_sec = t.tv_sec + tmo.tv_sec;
-			abs.tv_nsec = t.tv_nsec + tmo.tv_nsec;
-			if (abs.tv_nsec >= detail::kNsPerSec) {
-				abs.tv_nsec -= detail::kNsPerSec;
-				abs.tv_sec++;
-			}
-			// Beyond int64 nanoseconds (the year 2262 on
-			// CLOCK_REALTIME): the general path clamps.
-			if (abs.tv_sec < detail::kNever / detail::kNsPerSec) {
-				deadline = static_cast<int64_t>(abs.tv_sec) * detail::kNsPerSec +
-					   abs.tv_nsec;
-				return true;
-			}
+		if (absolute) {
+			detail::absolute_deadline(tmo, deadline, abs);
+			return 0;
 		}
-		return deadline_slow(tmo, absolute, deadline, abs);
+		struct timespec t;
+		if (int rc = detail::clock_now(clock_, t); rc < 0)
+			return rc;
+		return detail::relative_deadline(t, tmo, deadline, abs) ? 0 : -EINVAL;
 	}
-	bool deadline_slow(const struct timespec &tmo, bool absolute, int64_t &deadline,
-			   struct timespec &abs) const noexcept;
 	int epoll_set(int op, int fd, uint32_t mask, uint64_t id) noexcept;
 	int registered_fd(uint32_t slot, const struct event *evt) const noexcept;
 	int register_fd(uint32_t slot, struct event *evt, uint32_t mask) noexcept;

@@ -1,66 +1,17 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-// timeout_heap.hpp - indexed 4-ary min-heap of deadlines, and time helpers.
+// timeout_heap.hpp - indexed 4-ary min-heap of deadlines.
 #pragma once
 
 #include <cstdint>
-#include <ctime>
-#include <limits>
 
 #include "base/pod_array.hpp"
+#include "base/time.hpp"
 
 namespace vent::detail {
 
-constexpr int64_t kNsPerSec = 1000000000;
-// A deadline that never comes: values too large to represent clamp to it.
-constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
 // Heap positions with a special meaning.
 constexpr uint32_t kNotQueued = UINT32_MAX;
 constexpr uint32_t kInBatch = UINT32_MAX - 1;
-
-__extension__ typedef __int128 int128;
-
-/*
- * Converts a user timespec into nanoseconds on the dispatcher's clock.
- * Normalises tv_nsec, clamps values beyond int64 to kNever (or, for absolute
- * times far in the past, to the earliest representable time). @now_ns is
- * only read for relative values. Returns false for a negative relative
- * value. Inline: it is on the path of every re-arm.
- */
-inline bool timespec_to_deadline(const struct timespec &ts, bool absolute, int64_t now_ns,
-				 int64_t &deadline) noexcept
-{
-	// 128-bit arithmetic: tv_sec * 1e9 overflows int64 for any tv_sec
-	// beyond ~292 years, and users do pass "forever" as huge values.
-	int128 t = static_cast<int128>(ts.tv_sec) * kNsPerSec + ts.tv_nsec;
-	if (!absolute) {
-		if (t < 0)
-			return false;
-		t += now_ns;
-	}
-	constexpr int128 lo = std::numeric_limits<int64_t>::min();
-	if (t >= kNever)
-		deadline = kNever;
-	else if (t < lo)
-		deadline = std::numeric_limits<int64_t>::min();
-	else
-		deadline = static_cast<int64_t>(t);
-	return true;
-}
-
-// The inverse, with floor division so negative values stay normalised.
-inline struct timespec deadline_to_timespec(int64_t ns) noexcept
-{
-	int64_t s = ns / kNsPerSec;
-	int64_t r = ns % kNsPerSec;
-	if (r < 0) {
-		r += kNsPerSec;
-		s -= 1;
-	}
-	struct timespec ts;
-	ts.tv_sec = static_cast<time_t>(s);
-	ts.tv_nsec = static_cast<long>(r);
-	return ts;
-}
 
 /*
  * Min-heap on (deadline, arm sequence). Equal deadlines pop in the order

@@ -11,6 +11,7 @@
 #include <vent/ffi.h>
 
 #include "base/capi.hpp"
+#include "base/time.hpp"
 
 namespace {
 
@@ -42,17 +43,6 @@ void free_wrapper(struct event *evt) noexcept
 {
 	if (evt)
 		std::free(to_wrapper(evt));
-}
-
-constexpr int64_t kMsPerSec = 1000;
-constexpr int64_t kNsPerMs = 1000000;
-
-struct timespec ms_to_ts(int64_t ms) noexcept
-{
-	struct timespec ts;
-	ts.tv_sec = static_cast<time_t>(ms / kMsPerSec);
-	ts.tv_nsec = static_cast<long>(ms % kMsPerSec * kNsPerMs);
-	return ts;
 }
 
 } // namespace
@@ -133,7 +123,7 @@ VENT_PUBLIC int vent_event_set_timeout_ms(struct event *evt, int64_t ms) noexcep
 {
 	if (!evt || ms < 0)
 		return -EINVAL;
-	struct timespec ts = ms_to_ts(ms);
+	struct timespec ts = vent::detail::ms_to_timespec(ms);
 	if (!evt->dsp) {
 		// Not added: event_add() reads tmo (relative, TMO_ABS cleared).
 		evt->tmo = ts;

@@ -21,15 +21,13 @@ using detail::FdEntry;
 using detail::Handle;
 using detail::Timer;
 using detail::Watch;
+using detail::kNsPerMs;
 
 // Ids come from one process-wide counter, so they stay unique even across
 // cleanup_dispatcher(), which detaches the adapter and lets a new one start.
 std::atomic<int> detail::watch_next_id{1};
 
 namespace {
-
-constexpr int64_t kNsPerMs = 1000000;
-constexpr int64_t kNsPerSec = 1000000000;
 
 /*
  * Which dispatcher has which adapter. The dispatcher's public API has no
@@ -222,18 +220,6 @@ void WatchAdapter::attach()
 	ctl->core_ref = ctl;
 	ctl->ad_ref = shared_from_this();
 	ctl_ = std::move(ctl);
-}
-
-// Reads the dispatcher's clock into @ns; 0 or -errno. A clock that cannot
-// be read (an alarm clock on a host without an RTC) is reported, never
-// replaced by a value made up from an uninitialised timespec.
-int WatchAdapter::now(int64_t &ns) const noexcept
-{
-	struct timespec ts;
-	if (clock_gettime(clock_, &ts) < 0)
-		return -errno;
-	ns = static_cast<int64_t>(ts.tv_sec) * kNsPerSec + ts.tv_nsec;
-	return 0;
 }
 
 // The deadline @interval_ms from now into @due (see Timer::due); 0 or -errno.
@@ -466,9 +452,7 @@ int WatchAdapter::set_core_timeout(Timer &t) noexcept
 	if (t.due != kOff) {
 		// An absolute deadline in the past fires on the next wait: that
 		// is how a 0 interval runs once per iteration.
-		int64_t due = std::max<int64_t>(t.due, 1);
-		ts.tv_sec = static_cast<time_t>(due / kNsPerSec);
-		ts.tv_nsec = static_cast<long>(due % kNsPerSec);
+		ts = detail::deadline_to_timespec(std::max<int64_t>(t.due, 1));
 	}
 	if (!t.in_core) {
 		t.ce.ev.tmo = ts;

@@ -13,6 +13,7 @@
 #include <vent/watch.h>
 
 #include "base/fork_guard.hpp"
+#include "base/time.hpp"
 #include "base/wakeup.hpp"
 
 namespace vent {
@@ -152,7 +153,8 @@ private:
 	using Lock = std::unique_lock<std::mutex>;
 
 	void attach();
-	int now(int64_t &ns) const noexcept;
+	// Reads the dispatcher's clock into @ns; 0 or -errno.
+	int now(int64_t &ns) const noexcept { return detail::now_ns(clock_, ns); }
 	int due_in(int interval_ms, int64_t &due) const noexcept;
 	static int next_id() noexcept;
 	void queue_locked(const std::shared_ptr<detail::CoreObj> &obj) noexcept;
