@@ -21,14 +21,14 @@
 #ifndef _EVENT_H
 #define _EVENT_H
 
+#include "defs.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <signal.h>
 #include <time.h>
 #include <sys/epoll.h>
-
-#include "defs.h"
 
 VENT_BEGIN_DECLS
 
@@ -52,7 +52,7 @@ enum {
  * reason_str - printable names of the REASON_* codes: "event occured" and
  * "timeout". Exported as data for minivent compatibility only.
  */
-extern const char *const reason_str[__MAX_CALLBACK_REASON];
+extern const char *const reason_str[__MAX_CALLBACK_REASON] VENT_SYMBOL(vent_reason_str);
 
 /**
  * enum - return codes of an event callback
@@ -157,7 +157,8 @@ struct event {
  *
  * Closes @evt->fd unless it is -1.
  */
-void cleanup_event_on_stack(struct event *evt) VENT_NOEXCEPT;
+void cleanup_event_on_stack(struct event *evt)
+	VENT_NOEXCEPT VENT_SYMBOL(vent_cleanup_event_on_stack);
 
 /**
  * cleanup_event_on_heap() - cleanup callback that closes the fd and frees
@@ -166,7 +167,7 @@ void cleanup_event_on_stack(struct event *evt) VENT_NOEXCEPT;
  * Closes @evt->fd unless it is -1, then calls free(@evt): the event must sit
  * at offset 0 of a malloc()ed object.
  */
-void cleanup_event_on_heap(struct event *evt) VENT_NOEXCEPT;
+void cleanup_event_on_heap(struct event *evt) VENT_NOEXCEPT VENT_SYMBOL(vent_cleanup_event_on_heap);
 
 /**
  * new_dispatcher() - create a dispatcher
@@ -181,7 +182,7 @@ void cleanup_event_on_heap(struct event *evt) VENT_NOEXCEPT;
  * clock, EPERM for an alarm clock without CAP_WAKE_ALARM, EMFILE or ENFILE
  * when out of fds, ENOMEM when out of memory.
  */
-struct dispatcher *new_dispatcher(int clocksrc) VENT_NOEXCEPT;
+struct dispatcher *new_dispatcher(int clocksrc) VENT_NOEXCEPT VENT_SYMBOL(vent_new_dispatcher);
 
 /**
  * free_dispatcher() - release a dispatcher
@@ -197,7 +198,7 @@ struct dispatcher *new_dispatcher(int clocksrc) VENT_NOEXCEPT;
  * released when the callback returns to the library. event_add() from a
  * cleanup callback fails with -EBUSY.
  */
-void free_dispatcher(struct dispatcher *dsp) VENT_NOEXCEPT;
+void free_dispatcher(struct dispatcher *dsp) VENT_NOEXCEPT VENT_SYMBOL(vent_free_dispatcher);
 
 /**
  * cleanup_dispatcher() - remove every event and run every cleanup
@@ -212,7 +213,7 @@ void free_dispatcher(struct dispatcher *dsp) VENT_NOEXCEPT;
  * Return: 0; -EINVAL if @dsp is NULL; -EBUSY if called from a cleanup
  * callback while the dispatcher is being torn down; -ECHILD in a forked child.
  */
-int cleanup_dispatcher(struct dispatcher *dsp) VENT_NOEXCEPT;
+int cleanup_dispatcher(struct dispatcher *dsp) VENT_NOEXCEPT VENT_SYMBOL(vent_cleanup_dispatcher);
 
 /**
  * dispatcher_get_efd() - the dispatcher's epoll fd
@@ -224,7 +225,8 @@ int cleanup_dispatcher(struct dispatcher *dsp) VENT_NOEXCEPT;
  *
  * Return: the fd; -EINVAL if @dsp is NULL; -ECHILD in a forked child.
  */
-int dispatcher_get_efd(const struct dispatcher *dsp) VENT_NOEXCEPT;
+int dispatcher_get_efd(const struct dispatcher *dsp)
+	VENT_NOEXCEPT VENT_SYMBOL(vent_dispatcher_get_efd);
 
 /**
  * dispatcher_get_clocksource() - the clock given to new_dispatcher()
@@ -232,7 +234,8 @@ int dispatcher_get_efd(const struct dispatcher *dsp) VENT_NOEXCEPT;
  *
  * Return: the clock id; -EINVAL if @dsp is NULL; -ECHILD in a forked child.
  */
-int dispatcher_get_clocksource(const struct dispatcher *dsp) VENT_NOEXCEPT;
+int dispatcher_get_clocksource(const struct dispatcher *dsp)
+	VENT_NOEXCEPT VENT_SYMBOL(vent_dispatcher_get_clocksource);
 
 /**
  * event_add() - register an event
@@ -258,7 +261,7 @@ int dispatcher_get_clocksource(const struct dispatcher *dsp) VENT_NOEXCEPT;
  * error (-EINVAL) if the dispatcher's clock cannot be read. On failure
  * nothing stays registered and @evt may be added again.
  */
-int event_add(struct dispatcher *dsp, struct event *evt) VENT_NOEXCEPT;
+int event_add(struct dispatcher *dsp, struct event *evt) VENT_NOEXCEPT VENT_SYMBOL(vent_event_add);
 
 /**
  * event_remove() - unregister an event
@@ -276,7 +279,7 @@ int event_add(struct dispatcher *dsp, struct event *evt) VENT_NOEXCEPT;
  *
  * Return: 0; -EINVAL if @evt is NULL or not added; -ECHILD in a forked child.
  */
-int event_remove(struct event *evt) VENT_NOEXCEPT;
+int event_remove(struct event *evt) VENT_NOEXCEPT VENT_SYMBOL(vent_event_remove);
 
 /**
  * event_modify() - apply a new epoll mask
@@ -296,7 +299,7 @@ int event_remove(struct event *evt) VENT_NOEXCEPT;
  * epoll; -EBUSY while the dispatcher is being torn down; -ECHILD in a forked
  * child. On failure the previous registration stays in force.
  */
-int event_modify(struct event *evt) VENT_NOEXCEPT;
+int event_modify(struct event *evt) VENT_NOEXCEPT VENT_SYMBOL(vent_event_modify);
 
 /**
  * event_mod_timeout() - set, move or cancel an event's timeout
@@ -316,7 +319,8 @@ int event_modify(struct event *evt) VENT_NOEXCEPT;
  * dispatcher is being torn down; -ECHILD in a forked child. On failure the
  * previous timeout stays in force.
  */
-int event_mod_timeout(struct event *evt, const struct timespec *tmo) VENT_NOEXCEPT;
+int event_mod_timeout(struct event *evt, const struct timespec *tmo)
+	VENT_NOEXCEPT VENT_SYMBOL(vent_event_mod_timeout);
 
 /**
  * event_wait() - wait once, then run the callbacks
@@ -333,7 +337,8 @@ int event_mod_timeout(struct event *evt, const struct timespec *tmo) VENT_NOEXCE
  * NULL; -EBUSY from a callback (nested wait) or during teardown; -ECHILD in
  * a forked child; other epoll_pwait(2) errors as -errno.
  */
-int event_wait(const struct dispatcher *dsp, const sigset_t *sigmask) VENT_NOEXCEPT;
+int event_wait(const struct dispatcher *dsp, const sigset_t *sigmask)
+	VENT_NOEXCEPT VENT_SYMBOL(vent_event_wait);
 
 /**
  * event_loop() - call event_wait() until told to stop
@@ -350,7 +355,7 @@ int event_wait(const struct dispatcher *dsp, const sigset_t *sigmask) VENT_NOEXC
  * @err_handler.
  */
 int event_loop(const struct dispatcher *dsp, const sigset_t *sigmask,
-	       int (*err_handler)(int err)) VENT_NOEXCEPT;
+	       int (*err_handler)(int err)) VENT_NOEXCEPT VENT_SYMBOL(vent_event_loop);
 
 /**
  * _event_invoke_callback() - run an event's callback (minivent internal)
@@ -366,7 +371,8 @@ int event_loop(const struct dispatcher *dsp, const sigset_t *sigmask,
  * (event_wait(), event_loop(), vent_wait()) returns -EBUSY.
  */
 void _event_invoke_callback(struct event *evt, unsigned short reason, unsigned int events,
-			    bool reset_reason) VENT_NOEXCEPT;
+			    bool reset_reason)
+	VENT_NOEXCEPT VENT_SYMBOL(vent__event_invoke_callback);
 
 /**
  * __EVENT_INIT() - initialiser for struct event (an expression)
@@ -456,7 +462,8 @@ typedef void (*timer_cb)(void *arg);
  *
  * Return: EVENTCB_CLEANUP; -EINVAL if @evt is NULL.
  */
-int _call_timer_cb(struct event *evt, uint32_t events) VENT_NOEXCEPT;
+int _call_timer_cb(struct event *evt, uint32_t events)
+	VENT_NOEXCEPT VENT_SYMBOL(vent__call_timer_cb);
 
 /**
  * struct timer_event - a oneshot timer with a plain callback

@@ -5,11 +5,11 @@
 #ifndef _TS_UTIL_H
 #define _TS_UTIL_H
 
+#include "defs.h"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
-
-#include "defs.h"
 
 VENT_BEGIN_DECLS
 
@@ -39,21 +39,22 @@ static inline void us_to_ts(uint64_t us, struct timespec *ts) VENT_NOEXCEPT
  * ts_normalize() - bring tv_nsec into [0, 1e9), carrying into tv_sec
  * @ts: the timespec
  */
-void ts_normalize(struct timespec *ts) VENT_NOEXCEPT;
+void ts_normalize(struct timespec *ts) VENT_NOEXCEPT VENT_SYMBOL(vent_ts_normalize);
 
 /**
  * ts_add() - @t1 += @t2, normalised
  * @t1: augend and result
  * @t2: addend
  */
-void ts_add(struct timespec *t1, const struct timespec *t2) VENT_NOEXCEPT;
+void ts_add(struct timespec *t1, const struct timespec *t2) VENT_NOEXCEPT VENT_SYMBOL(vent_ts_add);
 
 /**
  * ts_subtract() - @t1 -= @t2, normalised
  * @t1: minuend and result
  * @t2: subtrahend
  */
-void ts_subtract(struct timespec *t1, const struct timespec *t2) VENT_NOEXCEPT;
+void ts_subtract(struct timespec *t1, const struct timespec *t2)
+	VENT_NOEXCEPT VENT_SYMBOL(vent_ts_subtract);
 
 /**
  * ts_compare() - compare two timespecs (after normalising copies)
@@ -62,14 +63,15 @@ void ts_subtract(struct timespec *t1, const struct timespec *t2) VENT_NOEXCEPT;
  *
  * Return: -1, 0 or 1 as @ts1 is earlier than, equal to or later than @ts2.
  */
-int ts_compare(const struct timespec *ts1, const struct timespec *ts2) VENT_NOEXCEPT;
+int ts_compare(const struct timespec *ts1, const struct timespec *ts2)
+	VENT_NOEXCEPT VENT_SYMBOL(vent_ts_compare);
 
 /**
  * ts_sort() - sort an array of timespec pointers, earliest first
  * @tss: the array
  * @len: its length
  */
-void ts_sort(struct timespec **tss, size_t len) VENT_NOEXCEPT;
+void ts_sort(struct timespec **tss, size_t len) VENT_NOEXCEPT VENT_SYMBOL(vent_ts_sort);
 
 /**
  * ts_search() - find the insertion point in a sorted array of timespec pointers
@@ -87,7 +89,8 @@ void ts_sort(struct timespec **tss, size_t len) VENT_NOEXCEPT;
  * Return: the index (0 to @len); -EINVAL if @tss or @ts is NULL or @len
  * exceeds LONG_MAX (@ts is then left as it was).
  */
-long ts_search(struct timespec *const *tss, size_t len, struct timespec *ts) VENT_NOEXCEPT;
+long ts_search(struct timespec *const *tss, size_t len, struct timespec *ts)
+	VENT_NOEXCEPT VENT_SYMBOL(vent_ts_search);
 
 /**
  * ts_insert() - insert into a sorted array of timespec pointers
@@ -104,7 +107,8 @@ long ts_search(struct timespec *const *tss, size_t len, struct timespec *ts) VEN
  * @ts is NULL (minivent's code returns -EOVERFLOW for a NULL @len). On
  * failure nothing changes, @ts included.
  */
-long ts_insert(struct timespec **tss, size_t *len, size_t size, struct timespec *ts) VENT_NOEXCEPT;
+long ts_insert(struct timespec **tss, size_t *len, size_t size, struct timespec *ts)
+	VENT_NOEXCEPT VENT_SYMBOL(vent_ts_insert);
 
 VENT_END_DECLS
 

@@ -5,11 +5,11 @@
 #ifndef _TV_UTIL_H
 #define _TV_UTIL_H
 
+#include "defs.h"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/time.h>
-
-#include "defs.h"
 
 VENT_BEGIN_DECLS
 
@@ -39,21 +39,22 @@ static inline void us_to_tv(uint64_t us, struct timeval *tv) VENT_NOEXCEPT
  * tv_normalize() - bring tv_usec into [0, 1e6), carrying into tv_sec
  * @tv: the timeval
  */
-void tv_normalize(struct timeval *tv) VENT_NOEXCEPT;
+void tv_normalize(struct timeval *tv) VENT_NOEXCEPT VENT_SYMBOL(vent_tv_normalize);
 
 /**
  * tv_add() - @t1 += @t2, normalised
  * @t1: augend and result
  * @t2: addend
  */
-void tv_add(struct timeval *t1, const struct timeval *t2) VENT_NOEXCEPT;
+void tv_add(struct timeval *t1, const struct timeval *t2) VENT_NOEXCEPT VENT_SYMBOL(vent_tv_add);
 
 /**
  * tv_subtract() - @t1 -= @t2, normalised
  * @t1: minuend and result
  * @t2: subtrahend
  */
-void tv_subtract(struct timeval *t1, const struct timeval *t2) VENT_NOEXCEPT;
+void tv_subtract(struct timeval *t1, const struct timeval *t2)
+	VENT_NOEXCEPT VENT_SYMBOL(vent_tv_subtract);
 
 /**
  * tv_compare() - compare two timevals (after normalising copies)
@@ -62,14 +63,15 @@ void tv_subtract(struct timeval *t1, const struct timeval *t2) VENT_NOEXCEPT;
  *
  * Return: -1, 0 or 1 as @tv1 is earlier than, equal to or later than @tv2.
  */
-int tv_compare(const struct timeval *tv1, const struct timeval *tv2) VENT_NOEXCEPT;
+int tv_compare(const struct timeval *tv1, const struct timeval *tv2)
+	VENT_NOEXCEPT VENT_SYMBOL(vent_tv_compare);
 
 /**
  * tv_sort() - sort an array of timeval pointers, earliest first
  * @tvs: the array
  * @len: its length
  */
-void tv_sort(struct timeval **tvs, size_t len) VENT_NOEXCEPT;
+void tv_sort(struct timeval **tvs, size_t len) VENT_NOEXCEPT VENT_SYMBOL(vent_tv_sort);
 
 /**
  * tv_search() - find the insertion point in a sorted array of timeval pointers
@@ -87,7 +89,8 @@ void tv_sort(struct timeval **tvs, size_t len) VENT_NOEXCEPT;
  * Return: the index (0 to @len); -EINVAL if @tvs or @tv is NULL or @len
  * exceeds LONG_MAX (@tv is then left as it was).
  */
-long tv_search(struct timeval *const *tvs, size_t len, struct timeval *tv) VENT_NOEXCEPT;
+long tv_search(struct timeval *const *tvs, size_t len, struct timeval *tv)
+	VENT_NOEXCEPT VENT_SYMBOL(vent_tv_search);
 
 /**
  * tv_insert() - insert into a sorted array of timeval pointers
@@ -104,7 +107,8 @@ long tv_search(struct timeval *const *tvs, size_t len, struct timeval *tv) VENT_
  * @tv is NULL (minivent's code returns -EOVERFLOW for a NULL @len). On
  * failure nothing changes, @tv included.
  */
-long tv_insert(struct timeval **tvs, size_t *len, size_t size, struct timeval *tv) VENT_NOEXCEPT;
+long tv_insert(struct timeval **tvs, size_t *len, size_t size, struct timeval *tv)
+	VENT_NOEXCEPT VENT_SYMBOL(vent_tv_insert);
 
 VENT_END_DECLS
 

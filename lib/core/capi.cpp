@@ -12,6 +12,7 @@
 
 #include "base/capi.hpp"
 #include "core/dispatcher.hpp"
+#include "core/reason_str.hpp"
 
 using vent::detail::guard;
 
@@ -71,12 +72,12 @@ template <class F> int with_dispatcher(const struct dispatcher *dsp, F &&body) n
 
 extern "C" {
 
-// A data export: the attribute syntax does not reach an array of pointers
-// reliably, the pragma does.
+// A data export (vent_reason_str, see event.h): the attribute syntax does not
+// reach an array of pointers reliably, the pragma does.
 #pragma GCC visibility push(default)
 const char *const reason_str[__MAX_CALLBACK_REASON] = {
-	"event occured",
-	"timeout",
+	vent::reason_names[REASON_EVENT_OCCURED],
+	vent::reason_names[REASON_TIMEOUT],
 };
 #pragma GCC visibility pop
 

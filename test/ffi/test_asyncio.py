@@ -32,8 +32,8 @@ class TestAsyncio(unittest.TestCase):
     async def scenario(self):
         # --- snippet: python-asyncio (README.md) ---
         loop = asyncio.get_running_loop()
-        dsp = lib.new_dispatcher(v.CLOCK_MONOTONIC)
-        efd = lib.dispatcher_get_efd(dsp)
+        dsp = lib.vent_new_dispatcher(v.CLOCK_MONOTONIC)
+        efd = lib.vent_dispatcher_get_efd(dsp)
         # The epoll fd is readable whenever vent has work: run it, without
         # blocking, from asyncio's own loop.
         loop.add_reader(efd, lib.vent_wait, dsp, 0, None)
@@ -100,7 +100,7 @@ class TestAsyncio(unittest.TestCase):
             loop.remove_reader(efd)
             tick.free()
             pipe_ev.free()
-            lib.free_dispatcher(dsp)
+            lib.vent_free_dispatcher(dsp)
             os.close(r)
             os.close(w)
 

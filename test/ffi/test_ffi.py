@@ -21,7 +21,7 @@ class VentTestCase(unittest.TestCase):
     def setUp(self):
         signal.alarm(30)
         self.nfds = v.fd_count()
-        self.dsp = lib.new_dispatcher(v.CLOCK_MONOTONIC)
+        self.dsp = lib.vent_new_dispatcher(v.CLOCK_MONOTONIC)
         self.assertTrue(self.dsp)
         self.loop_thread = threading.get_ident()
         self.events = []
@@ -31,7 +31,7 @@ class VentTestCase(unittest.TestCase):
         v.raise_callback_errors()
         for e in self.events:
             e.free()
-        lib.free_dispatcher(self.dsp)
+        lib.vent_free_dispatcher(self.dsp)
         for fd in self.fds:
             os.close(fd)
         self.assertEqual(v.fd_count(), self.nfds, "fd leaked")
@@ -171,7 +171,7 @@ class TestEvents(VentTestCase):
         r, _ = self.pipe()
         ev = v.Event(r, v.EPOLLIN, lambda ev, m: 0)
         self.assertEqual(ev.add(self.dsp), 0)
-        cleanup_dispatcher = lib.cleanup_dispatcher(self.dsp)
+        cleanup_dispatcher = lib.vent_cleanup_dispatcher(self.dsp)
         self.assertEqual(cleanup_dispatcher, 0)
         ev.ptr = None  # the default cleanup freed it
         os.fstat(r)
@@ -182,7 +182,7 @@ class TestErrors(VentTestCase):
         ev = self.event(-1, 0, lambda ev, m: 0)
         self.assertEqual(ev.set_timeout_ms(-1), -errno.EINVAL)
         self.assertEqual(ev.remove(), -errno.EINVAL)
-        self.assertEqual(lib.event_add(None, ev.ptr), -errno.EINVAL)
+        self.assertEqual(lib.vent_event_add(None, ev.ptr), -errno.EINVAL)
         self.assertEqual(lib.vent_wait(self.dsp, -2, None), -errno.EINVAL)
         self.assertEqual(lib.vent_event_fd(None), -errno.EINVAL)
         self.assertEqual(lib.vent_event_reason(None), -errno.EINVAL)
@@ -286,11 +286,11 @@ class TestSources(VentTestCase):
         ccb = self.callback(lambda e, m: self._guard(cb, e, m))
         self.assertEqual(lib.vent_signal_init(evt, v.sigset(signal.SIGUSR1), ccb), 0)
         self.assertIn(signal.SIGUSR1, signal.pthread_sigmask(signal.SIG_BLOCK, []))
-        self.assertEqual(lib.event_add(self.dsp, evt), 0)
+        self.assertEqual(lib.vent_event_add(self.dsp, evt), 0)
         # A second source for the same signal on this dispatcher.
         dup = self.source()
         self.assertEqual(lib.vent_signal_init(dup, v.sigset(signal.SIGUSR1), ccb), 0)
-        self.assertEqual(lib.event_add(self.dsp, dup), -errno.EBUSY)
+        self.assertEqual(lib.vent_event_add(self.dsp, dup), -errno.EBUSY)
         lib.vent_signal_release(dup)
         bad = self.source()
         self.assertEqual(lib.vent_signal_init(bad, v.sigset(signal.SIGKILL), ccb),
@@ -321,7 +321,7 @@ class TestSources(VentTestCase):
         ccb = self.callback(lambda e, m: self._guard(cb, e, m))
         self.assertEqual(lib.vent_wakeup_init(waker, ccb), 0)
         self.assertEqual(lib.vent_event_set_timeout_ms(waker, 10000), 0)
-        self.assertEqual(lib.event_add(self.dsp, waker), 0)
+        self.assertEqual(lib.vent_event_add(self.dsp, waker), 0)
         rcs = []
 
         def signaller():
@@ -355,7 +355,7 @@ class TestSources(VentTestCase):
         ccb = self.callback(lambda e, m: self._guard(cb, e, m))
         self.assertEqual(lib.vent_pid_init(evt, pid, ccb), 0)
         self.assertEqual(lib.vent_pid_init(self.source(), 0, ccb), -errno.EINVAL)
-        self.assertEqual(lib.event_add(self.dsp, evt), 0)
+        self.assertEqual(lib.vent_event_add(self.dsp, evt), 0)
         self.wait_until(lambda: done)
         self.assertEqual(done, [(v.REASON_EVENT_OCCURED, 0, signal.SIGCHLD, 7)])
         with self.assertRaises(ChildProcessError):

@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 # SPDX-License-Identifier: GPL-2.0-or-later
 # libvent from Perl through FFI::Platypus: heap events, timeouts, error codes.
-# Run with: VENT_LIB=build/lib/libvent.so.0 prove test/ffi/vent.t
+# Run with: VENT_LIB=build/lib/libvent.so.1 prove test/ffi/vent.t
 use strict;
 use warnings;
 use Test::More;
@@ -16,12 +16,12 @@ if (my $why = $ENV{VENT_FFI_SKIP}) {
 # --- snippet: perl-load (README.md) ---
 use FFI::Platypus 2.00;
 
-my $ffi = FFI::Platypus->new(api => 2, lib => $ENV{VENT_LIB} // 'libvent.so.0');
+my $ffi = FFI::Platypus->new(api => 2, lib => $ENV{VENT_LIB} // 'libvent.so.1');
 $ffi->type('(opaque, uint32)->int' => 'vent_cb');
-$ffi->attach(new_dispatcher        => ['int'] => 'opaque');
-$ffi->attach(free_dispatcher       => ['opaque'] => 'void');
-$ffi->attach(event_add             => ['opaque', 'opaque'] => 'int');
-$ffi->attach(event_remove          => ['opaque'] => 'int');
+$ffi->attach([vent_new_dispatcher => 'new_dispatcher'] => ['int'] => 'opaque');
+$ffi->attach([vent_free_dispatcher => 'free_dispatcher'] => ['opaque'] => 'void');
+$ffi->attach([vent_event_add => 'event_add'] => ['opaque', 'opaque'] => 'int');
+$ffi->attach([vent_event_remove => 'event_remove'] => ['opaque'] => 'int');
 $ffi->attach(vent_wait             => ['opaque', 'int', 'opaque'] => 'int');
 $ffi->attach(vent_event_new        => ['int', 'uint32', 'vent_cb', 'opaque'] => 'opaque');
 $ffi->attach(vent_event_free       => ['opaque'] => 'int');

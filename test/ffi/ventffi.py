@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """ventffi - a minimal ctypes binding of libvent for the FFI tests.
 
-Only the standard library: ctypes loads libvent.so.0 by the path in
+Only the standard library: ctypes loads libvent.so.1 by the path in
 $VENT_LIB (meson passes the build tree's copy). The binding knows nothing of
 the layout of struct event: it uses the vent/ffi.h heap events and accessors.
 """
@@ -33,18 +33,18 @@ def skip_if_sanitized_without_preload():
 
 
 # --- snippet: python-load (README.md) ---
-lib = ctypes.CDLL(os.environ.get("VENT_LIB", "libvent.so.0"), use_errno=True)
+lib = ctypes.CDLL(os.environ.get("VENT_LIB", "libvent.so.1"), use_errno=True)
 
 # int (*cb_fn)(struct event *, uint32_t)
 CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32)
 
 _protos = {
-    "new_dispatcher": (ctypes.c_void_p, [ctypes.c_int]),
-    "free_dispatcher": (None, [ctypes.c_void_p]),
-    "cleanup_dispatcher": (ctypes.c_int, [ctypes.c_void_p]),
-    "dispatcher_get_efd": (ctypes.c_int, [ctypes.c_void_p]),
-    "event_add": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p]),
-    "event_remove": (ctypes.c_int, [ctypes.c_void_p]),
+    "vent_new_dispatcher": (ctypes.c_void_p, [ctypes.c_int]),
+    "vent_free_dispatcher": (None, [ctypes.c_void_p]),
+    "vent_cleanup_dispatcher": (ctypes.c_int, [ctypes.c_void_p]),
+    "vent_dispatcher_get_efd": (ctypes.c_int, [ctypes.c_void_p]),
+    "vent_event_add": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p]),
+    "vent_event_remove": (ctypes.c_int, [ctypes.c_void_p]),
     "vent_wait": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]),
     "vent_loop_stop": (ctypes.c_int, [ctypes.c_void_p]),
     "vent_dispatcher_wake": (ctypes.c_int, [ctypes.c_void_p]),
@@ -169,10 +169,10 @@ class Event:
         return lib.vent_event_set_timeout_ms(self.ptr, ms)
 
     def add(self, dsp):
-        return lib.event_add(dsp, self.ptr)
+        return lib.vent_event_add(dsp, self.ptr)
 
     def remove(self):
-        return lib.event_remove(self.ptr)
+        return lib.vent_event_remove(self.ptr)
 
     def free(self):
         if self.ptr:
