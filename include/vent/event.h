@@ -179,7 +179,9 @@ void cleanup_event_on_heap(struct event *evt) VENT_NOEXCEPT VENT_SYMBOL(vent_cle
  * note at the top of this file).
  *
  * Return: the dispatcher, or NULL with errno set: EINVAL for an unsupported
- * clock, EPERM for an alarm clock without CAP_WAKE_ALARM, EMFILE or ENFILE
+ * clock or one that clock_gettime(2) cannot read (an alarm clock on a host
+ * without an RTC: timerfd_create(2) accepts it), EPERM for an alarm clock
+ * without CAP_WAKE_ALARM, EMFILE or ENFILE
  * when out of fds, ENOMEM when out of memory.
  */
 struct dispatcher *new_dispatcher(int clocksrc) VENT_NOEXCEPT VENT_SYMBOL(vent_new_dispatcher);

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <limits>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -52,6 +53,11 @@ Dispatcher::Dispatcher(int clock) : clock_(clock), heap_(SlotPos{this})
 	UniqueFd tfd(timerfd_create(clock, TFD_CLOEXEC | TFD_NONBLOCK));
 	if (!tfd)
 		detail::throw_errno();
+	// timerfd_create() accepts clocks that cannot be read: an alarm clock
+	// as root on a host without an RTC. Every deadline needs a read.
+	struct timespec ts;
+	if (int rc = detail::clock_now(clock, ts); rc < 0)
+		throw std::system_error(-rc, std::generic_category());
 	UniqueFd epfd(epoll_create1(EPOLL_CLOEXEC));
 	if (!epfd)
 		detail::throw_errno();
@@ -452,10 +458,11 @@ void Dispatcher::disarm_timer() noexcept
 
 void Dispatcher::dispatch_timeouts(uint64_t epoch) noexcept
 {
+	// Without a clock read, the deadline the kernel saw pass is "now":
+	// what is due by it runs, nothing later does.
 	int64_t t;
-	// A clock that cannot be read expires nothing: never early.
 	if (now(t) < 0)
-		return;
+		t = fired_at_ == kNever ? std::numeric_limits<int64_t>::min() : fired_at_;
 	// Collect first, then call: a timeout re-armed to the past from its
 	// own callback goes back into the heap and waits for the next wait,
 	// so fd events keep being served.
@@ -595,6 +602,7 @@ int Dispatcher::wait_inner(int timeout_ms, const sigset_t *sigmask) noexcept
 		if (id == kTimerId) {
 			timers = true;
 			timer_fired_ = true;
+			fired_at_ = armed_;
 			armed_ = kNever;
 			continue;
 		}

@@ -252,6 +252,9 @@ private:
 
 	detail::TimeoutHeap<SlotPos> heap_;
 	int64_t armed_ = detail::kNever;  // what the timerfd holds; kNever: disarmed
+	// What the timerfd held when it last fired: the time dispatch_timeouts()
+	// uses if the clock cannot be read (the kernel saw that deadline pass).
+	int64_t fired_at_ = detail::kNever;
 	bool timer_fired_ = false;        // expired in the kernel: must be re-armed
 
 	int depth_ = 0;               // library frames that will look at *this again
