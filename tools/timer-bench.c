@@ -1,11 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * timer-bench - timer-only watchers on vent and its peers: add T oneshot
- * timers with random deadlines (1..100 s ahead, so none fires), re-arm each
- * of them M times with a new random deadline, then cancel them all.
- * Prints ns per operation (per phase and overall), the peak RSS, and the
- * library's heap bytes per timer (mallinfo2 delta across the adds; the
+ * timers (none fires during the run), re-arm M * T times, then cancel them
+ * all. Prints ns per operation (per phase and overall), the peak RSS, and
+ * the library's heap bytes per timer (mallinfo2 delta across the adds; the
  * user's own timer structs are allocated before and not counted).
+ *
+ * What a server does is the default: --order random re-arms a random timer
+ * each time (the connection that just had I/O) and adds and cancels in a
+ * random permutation, so every operation starts from a cold user struct,
+ * library record and heap entry once T outgrows the caches. --order
+ * sequential walks the timers in index order (M passes), which keeps all of
+ * that nearly sequential: it is the figure this tool printed before, kept
+ * for comparison. --pattern random gives each add and re-arm a random
+ * timeout of 1..10 s; --pattern later always the same 10 s, so a re-arm
+ * only ever moves a deadline later (an inactivity timeout).
  */
 #include <getopt.h>
 #include <malloc.h>
@@ -23,8 +32,42 @@ static const char *prog = BENCH_TOOL;
 static struct {
 	long timers, rearms;
 	bool json;
+	bool sequential; /* --order */
+	bool later;      /* --pattern */
 	const char *lib;
 } cfg = {.timers = 100000, .rearms = 4, .lib = "vent"};
+
+#define TIMEOUT_MIN_NS 1000000000LL  /* --pattern random: 1..10 s */
+#define TIMEOUT_SPAN_NS 9000000000ULL
+#define TIMEOUT_LATER_NS 10000000000LL  /* --pattern later: always 10 s */
+
+static int64_t next_timeout(uint64_t *seed)
+{
+	if (cfg.later)
+		return TIMEOUT_LATER_NS;
+	return TIMEOUT_MIN_NS + (int64_t)(bench_rand(seed) % TIMEOUT_SPAN_NS);
+}
+
+/* The order of the adds and of the cancels: 0..T-1, or a random permutation. */
+static long *make_order(long T, uint64_t *seed)
+{
+	long *o = bench_calloc((size_t)T, sizeof(*o));
+
+	if (!o)
+		return NULL;
+	for (long i = 0; i < T; i++)
+		o[i] = i;
+	if (!cfg.sequential) {
+		for (long i = T - 1; i > 0; i--) {
+			long j = (long)(bench_rand(seed) % (uint64_t)(i + 1));
+			long t = o[i];
+
+			o[i] = o[j];
+			o[j] = t;
+		}
+	}
+	return o;
+}
 
 static size_t heap_bytes(void)
 {
@@ -40,7 +83,12 @@ static void usage(FILE *f)
 		"Add, re-arm and cancel timer-only watchers on one library.\n"
 		"  -l, --lib NAME      library driver (default vent; --list shows them)\n"
 		"  -T, --timers T      number of timers (default 100k; k/m suffixes)\n"
-		"  -M, --rearms M      re-arms per timer (default 4)\n"
+		"  -M, --rearms M      re-arms per timer (default 4): M * T in all\n"
+		"      --order O       random (default: a random timer per re-arm, adds and\n"
+		"                      cancels in a random permutation) or sequential (index\n"
+		"                      order, the figure this tool printed before)\n"
+		"      --pattern P     random (default: timeouts of 1..10 s) or later (always\n"
+		"                      10 s: a re-arm only moves a deadline later)\n"
 		"      --json          one JSON object\n"
 		"      --list          list the drivers built in\n"
 		"  -h, --help          this help\n",
@@ -49,11 +97,13 @@ static void usage(FILE *f)
 
 int main(int argc, char *argv[])
 {
-	enum { OPT_JSON = 256, OPT_LIST };
+	enum { OPT_JSON = 256, OPT_LIST, OPT_ORDER, OPT_PATTERN };
 	static const struct option longopts[] = {
 		{"lib", required_argument, NULL, 'l'},
 		{"timers", required_argument, NULL, 'T'},
 		{"rearms", required_argument, NULL, 'M'},
+		{"order", required_argument, NULL, OPT_ORDER},
+		{"pattern", required_argument, NULL, OPT_PATTERN},
 		{"json", no_argument, NULL, OPT_JSON},
 		{"list", no_argument, NULL, OPT_LIST},
 		{"help", no_argument, NULL, 'h'},
@@ -76,6 +126,22 @@ int main(int argc, char *argv[])
 		case 'M':
 			if (bench_parse_long(prog, "--rearms", optarg, 0, 1000, &cfg.rearms))
 				return 2;
+			break;
+		case OPT_ORDER:
+			if (strcmp(optarg, "random") && strcmp(optarg, "sequential")) {
+				fprintf(stderr, "%s: --order: invalid value '%s' (random or sequential)\n",
+					prog, optarg);
+				return 2;
+			}
+			cfg.sequential = !strcmp(optarg, "sequential");
+			break;
+		case OPT_PATTERN:
+			if (strcmp(optarg, "random") && strcmp(optarg, "later")) {
+				fprintf(stderr, "%s: --pattern: invalid value '%s' (random or later)\n",
+					prog, optarg);
+				return 2;
+			}
+			cfg.later = !strcmp(optarg, "later");
 			break;
 		case OPT_JSON:
 			cfg.json = true;
@@ -107,26 +173,42 @@ int main(int argc, char *argv[])
 	}
 
 	ctx.n = cfg.timers;
+	const long T = cfg.timers;
+	long *adds = make_order(T, &seed);
+	long *cancels = make_order(T, &seed);
+	if (!adds || !cancels) {
+		fprintf(stderr, "%s: out of memory\n", prog);
+		return 1;
+	}
 	if (drv->timer_init(&ctx) < 0) {
 		fprintf(stderr, "%s: %s: init failed\n", prog, drv->name);
 		return 1;
 	}
-	const long T = cfg.timers;
 	size_t mem0 = heap_bytes();
 	int64_t t0 = bench_now_ns();
-	for (long i = 0; i < T; i++)
-		drv->timer_add(&ctx, i, 1000000000LL + (int64_t)(bench_rand(&seed) % 99000000000ULL));
+	for (long k = 0; k < T; k++)
+		drv->timer_add(&ctx, adds[k], next_timeout(&seed));
 	int64_t t1 = bench_now_ns();
 	double mem_per_timer = (double)(heap_bytes() - mem0) / (double)T;
-	for (long m = 0; m < cfg.rearms; m++)
-		for (long i = 0; i < T; i++)
-			drv->timer_mod(&ctx, i,
-				       1000000000LL + (int64_t)(bench_rand(&seed) % 99000000000ULL));
+	if (cfg.sequential) {
+		for (long m = 0; m < cfg.rearms; m++)
+			for (long i = 0; i < T; i++)
+				drv->timer_mod(&ctx, i, next_timeout(&seed));
+	} else {
+		/* The index comes from a second generator, so that it and the
+		 * timeout are independent; both cost a few instructions. */
+		uint64_t pick = seed ^ 0xD1B54A32D192ED03ULL;
+		for (long k = T * cfg.rearms; k > 0; k--)
+			drv->timer_mod(&ctx, (long)(bench_rand(&pick) % (uint64_t)T),
+				       next_timeout(&seed));
+	}
 	int64_t t2 = bench_now_ns();
-	for (long i = 0; i < T; i++)
-		drv->timer_cancel(&ctx, i);
+	for (long k = 0; k < T; k++)
+		drv->timer_cancel(&ctx, cancels[k]);
 	int64_t t3 = bench_now_ns();
 	drv->timer_fini(&ctx);
+	free(adds);
+	free(cancels);
 
 	double add = (double)(t1 - t0) / (double)T;
 	double mod = cfg.rearms ? (double)(t2 - t1) / (double)(T * cfg.rearms) : 0;
@@ -134,16 +216,18 @@ int main(int argc, char *argv[])
 	double all = (double)(t3 - t0) / (double)(T * (cfg.rearms + 2));
 	if (cfg.json)
 		printf("{\"tool\":\"timer-bench\",\"lib\":\"%s\",\"version\":\"%s\",\"timers\":%ld,"
-		       "\"rearms\":%ld,\"add_ns\":%.1f,\"mod_ns\":%.1f,\"cancel_ns\":%.1f,"
+		       "\"order\":\"%s\",\"pattern\":\"%s\",\"rearms\":%ld,\"add_ns\":%.1f,\"mod_ns\":%.1f,\"cancel_ns\":%.1f,"
 		       "\"ns_per_op\":%.1f,\"peak_rss_kib\":%ld,\"lib_bytes_per_timer\":%.1f}\n",
-		       drv->name, drv->version(), T, cfg.rearms, add, mod, cancel, all,
+		       drv->name, drv->version(), T, cfg.sequential ? "sequential" : "random",
+		       cfg.later ? "later" : "random", cfg.rearms, add, mod, cancel, all,
 		       bench_peak_rss_kib(), mem_per_timer);
 	else
-		printf("timer-bench: %s %s, %ld timers, %ld re-arms each\n"
+		printf("timer-bench: %s %s, %ld timers, %ld re-arms each, %s order, %s pattern\n"
 		       "  add %.1f ns, re-arm %.1f ns, cancel %.1f ns, all ops %.1f ns/op\n"
 		       "  peak RSS %ld KiB, %.1f library bytes/timer\n",
-		       drv->name, drv->version(), T, cfg.rearms, add, mod, cancel, all,
-		       bench_peak_rss_kib(), mem_per_timer);
+		       drv->name, drv->version(), T, cfg.rearms,
+		       cfg.sequential ? "sequential" : "random", cfg.later ? "later" : "random", add,
+		       mod, cancel, all, bench_peak_rss_kib(), mem_per_timer);
 	return 0;
 }
 

@@ -62,6 +62,7 @@ extern const struct bench_driver bench_driver_vent;
 extern const struct bench_driver bench_driver_raw;
 #ifdef HAVE_LIBEV
 extern const struct bench_driver bench_driver_libev;
+extern const struct bench_driver bench_driver_libev_now;
 #endif
 #ifdef HAVE_LIBEVENT
 extern const struct bench_driver bench_driver_libevent;

@@ -15,6 +15,7 @@ const struct bench_driver *const bench_drivers[] = {
 	&bench_driver_raw,
 #ifdef HAVE_LIBEV
 	&bench_driver_libev,
+	&bench_driver_libev_now,
 #endif
 #ifdef HAVE_LIBEVENT
 	&bench_driver_libevent,
