@@ -70,7 +70,10 @@ int main(int argc, char **argv)
 		for (int i = 0; i < 1000; i++)
 			if (vent_aio_pread(aio, fd, buf, sizeof(buf), 0, on_done, NULL) <= 0)
 				return 7;
-		/* let the thread block in the open */
+		/* hand them to the ring (on that backend), and let the thread
+		 * or kernel worker block in the open */
+		if (vent_wait(dsp, 0, NULL) < 0)
+			return 11;
 		usleep(50 * 1000);
 		unlink(path);
 		stamp();

@@ -12,6 +12,13 @@
 #include <vent/aio.h>
 
 #include <dlfcn.h>
+#include <linux/filter.h>
+#include <linux/magic.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/vfs.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -112,8 +119,12 @@ static void on_done(int id, ssize_t result, void *arg)
 /* Runs the dispatcher until @r got its callback (bounded by the alarm). */
 static void wait_rec(struct dispatcher *dsp, struct rec *r)
 {
-	while (r->count == 0)
-		assert_true(vent_wait(dsp, 10000, NULL) >= 0);
+	while (r->count == 0) {
+		int rc = vent_wait(dsp, 10000, NULL);
+
+		if (rc < 0)
+			fail_msg("vent_wait: %s", strerror(-rc));
+	}
 	assert_int_equal(r->count, 1);
 }
 
@@ -129,6 +140,24 @@ static ssize_t sys_result(ssize_t rc)
 	return rc < 0 ? -errno : rc;
 }
 
+/* Whether task @tid is one of io_uring's kernel workers (they come and go
+ * with the kernel's own policy). */
+static int task_is_io_worker(const char *tid)
+{
+	char path[300], comm[32] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%s/comm", tid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (!fgets(comm, sizeof(comm), f))
+		comm[0] = '\0';
+	fclose(f);
+	return !strncmp(comm, "iou-", 4);
+}
+
+/* Threads of the process, io_uring's kernel workers not counted. */
 static int thread_count(void)
 {
 	DIR *d = opendir("/proc/self/task");
@@ -137,7 +166,7 @@ static int thread_count(void)
 
 	assert_non_null(d);
 	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
+		if (de->d_name[0] != '.' && !task_is_io_worker(de->d_name))
 			n++;
 	closedir(d);
 	return n;
@@ -154,7 +183,31 @@ static int wait_threads(int want, int secs)
 	return n;
 }
 
-/* Number of threads sleeping in openat(2) (a pool thread on a FIFO). */
+/* Whether task @tid sleeps in a FIFO open: a pool thread in openat(2), or
+ * an io_uring kernel worker (which shows no syscall) waiting for the
+ * FIFO's other side. */
+static int task_in_fifo_open(const char *tid)
+{
+	char path[300], buf[64];
+	int in = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%s/syscall", tid);
+	f = fopen(path, "r");
+	if (f) {
+		in = fgets(buf, sizeof(buf), f) && atol(buf) == SYS_openat;
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "/proc/self/task/%s/wchan", tid);
+	f = fopen(path, "r");
+	if (!in && f)
+		in = fgets(buf, sizeof(buf), f) && !strcmp(buf, "wait_for_partner");
+	if (f)
+		fclose(f);
+	return in;
+}
+
+/* Number of tasks sleeping in a FIFO open. */
 static int threads_in_openat(void)
 {
 	DIR *d = opendir("/proc/self/task");
@@ -162,20 +215,9 @@ static int threads_in_openat(void)
 	int n = 0;
 
 	assert_non_null(d);
-	while ((de = readdir(d))) {
-		char path[300], buf[64];
-		FILE *f;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/syscall", de->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (fgets(buf, sizeof(buf), f) && atol(buf) == SYS_openat)
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' && task_in_fifo_open(de->d_name))
 			n++;
-		fclose(f);
-	}
 	closedir(d);
 	return n;
 }
@@ -208,6 +250,18 @@ static int open_fifo_writer(const char *path)
 
 	assert_true(fd >= 0);
 	return fd;
+}
+
+/* The backend under test: VENT_AIO_BACKEND, as meson registers each aio
+ * test twice ("pool" and "uring"). */
+static int uring;
+
+/* Runs one loop pass without waiting: on the io_uring backend, requests
+ * submitted outside the pool's callbacks reach the kernel in the pool's
+ * next poll (one io_uring_enter for the batch). */
+static void pump(struct dispatcher *dsp)
+{
+	assert_true(vent_wait(dsp, 0, NULL) >= 0);
 }
 
 static int aio_setup(void **state)
@@ -599,22 +653,30 @@ static void test_aio_free_from_callback(void **state)
 	enum { N = 50 };
 	struct dispatcher *dsp = new_dispatcher(CLOCK_MONOTONIC);
 	struct rec r[N] = { { 0 } };
+	char buf[N][4];
+	int fd;
 
 	(void)state;
 	freed = 0;
 	cb_aio = vent_aio_new(dsp);
 	assert_int_equal(vent_aio_set_threads(cb_aio, 1, 1), 0);
+	fd = openat(tmpfd, "freecb", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	assert_int_equal(pwrite(fd, "abcd", 4, 0), 4);
+	/* reads, which the ring runs (fsync would go to the threads) */
 	for (int i = 0; i < N; i++)
-		assert_true(vent_aio_fsync(cb_aio, tmpfd, on_done_free, &r[i]) > 0);
-	assert_true(vent_wait(dsp, 10000, NULL) >= 1);
+		assert_true(vent_aio_pread(cb_aio, fd, buf[i], 4, 0, on_done_free, &r[i]) > 0);
+	/* the first pass with a completion frees the pool from its callback */
+	while (ncallbacks == 0)
+		assert_true(vent_wait(dsp, 10000, NULL) >= 1);
 	assert_int_equal(ncallbacks, N);
 	assert_int_equal(after_free_callbacks, N - 1);
 	for (int i = 0; i < N; i++) {
 		assert_int_equal(r[i].count, 1);
-		assert_true(r[i].result == 0 || r[i].result == -ECANCELED);
+		assert_true(r[i].result == 4 || r[i].result == -ECANCELED);
 	}
 	/* the event is gone from the dispatcher: nothing runs any more */
 	assert_int_equal(vent_wait(dsp, 0, NULL), 0);
+	close(fd);
 	free_dispatcher(dsp);
 }
 
@@ -631,8 +693,11 @@ static void test_aio_dispatcher_freed_first(void **state)
 	free_dispatcher(dsp);
 	pfd.fd = vent_aio_fd(aio);
 	pfd.events = POLLIN;
-	assert_int_equal(poll(&pfd, 1, 10000), 1);
-	assert_int_equal(vent_aio_poll(aio), 1);
+	/* (the ring's first pass only hands the request to the kernel) */
+	while (r.count == 0) {
+		assert_int_equal(poll(&pfd, 1, 10000), 1);
+		assert_true(vent_aio_poll(aio) >= 0);
+	}
 	assert_int_equal(r.count, 1);
 	assert_int_equal(r.result, 0);
 	vent_aio_free(aio);
@@ -682,13 +747,16 @@ static void test_aio_new_errors(void **state)
 }
 
 /* No thread can start (RLIMIT_NPROC, as an unprivileged user in a child):
- * the first submit is -EAGAIN and nothing is accepted. */
+ * the first submit that needs a thread is -EAGAIN and nothing is accepted
+ * (readahead always runs on a thread); the ring needs none. */
 static void test_aio_no_thread_eagain(void **state)
 {
 	pid_t pid;
-	int status;
+	int status, fd;
 
 	(void)state;
+	fd = openat(tmpfd, "nothread", O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+	assert_int_equal(pwrite(fd, "abcd", 4, 0), 4);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -701,22 +769,37 @@ static void test_aio_no_thread_eagain(void **state)
 			_exit(10);
 		if (setrlimit(RLIMIT_NPROC, &none) < 0)
 			_exit(11);
+		main_tid = gettid();
 		aio = vent_aio_new(NULL);
 		if (!aio)
 			_exit(12);
-		rc = vent_aio_fsync(aio, tmpfd, on_done, NULL);
+		rc = vent_aio_readahead(aio, tmpfd, 0, 4096, on_done, NULL);
 		if (rc != -EAGAIN) {
 			fprintf(stderr, "submit without threads: %d\n", rc);
 			_exit(13);
 		}
 		if (vent_aio_pending(aio) != 0 || vent_aio_poll(aio) != 0)
 			_exit(14);
+		if (uring) {
+			struct rec r = { 0 };
+			struct pollfd pfd = { .fd = vent_aio_fd(aio), .events = POLLIN };
+			char buf[4];
+
+			if (vent_aio_pread(aio, fd, buf, sizeof(buf), 0, on_done, &r) <= 0)
+				_exit(15);
+			while (r.count == 0)
+				if (poll(&pfd, 1, 10000) != 1 || vent_aio_poll(aio) < 0)
+					_exit(16);
+			if (r.result != 4 || memcmp(buf, "abcd", 4))
+				_exit(17);
+		}
 		vent_aio_free(aio);
 		_exit(0);
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
+	close(fd);
 }
 
 /* --- threads ----------------------------------------------------------- */
@@ -785,6 +868,7 @@ static void test_aio_threads_block_signals(void **state)
 	for (int i = 0; i < 4; i++)
 		assert_true(vent_aio_openat(aio, AT_FDCWD, fifo, O_RDONLY | O_CLOEXEC, 0, on_done,
 					    &r[i]) > 0);
+	pump(dsp);
 	wait_openat_blocked(4);
 	assert_int_equal(pthread_sigmask(SIG_BLOCK, &usr1, &old), 0);
 	assert_int_equal(kill(getpid(), SIGUSR1), 0);
@@ -826,11 +910,13 @@ static void test_aio_cancel_semantics(void **state)
 	assert_int_equal(vent_aio_set_threads(aio, 1, 1), 0);
 	fid = vent_aio_openat(aio, AT_FDCWD, fifo, O_RDONLY | O_CLOEXEC, 0, on_done, &fr);
 	assert_true(fid > 0);
+	pump(dsp);
+	wait_openat_blocked(1);
+	/* queued behind the blocked thread, or not yet handed to the ring */
 	for (int i = 0; i < N; i++) {
 		ids[i] = vent_aio_pread(aio, fd, buf[i], 4, 0, on_done, &r[i]);
 		assert_true(ids[i] > 0);
 	}
-	wait_openat_blocked(1);
 	assert_int_equal(vent_aio_pending(aio), N + 1);
 	/* running */
 	assert_int_equal(vent_aio_cancel(aio, fid), -EBUSY);
@@ -907,9 +993,10 @@ static void test_aio_free_with_10k_pending(void **state)
 	assert_int_equal(vent_aio_set_threads(aio, 1, 1), 0);
 	assert_true(vent_aio_openat(aio, AT_FDCWD, u.fifo, O_RDONLY | O_CLOEXEC, 0, on_done, &fr) >
 		    0);
+	pump(dsp);
+	wait_openat_blocked(1);
 	for (int i = 0; i < N; i++)
 		assert_true(vent_aio_fsync(aio, tmpfd, on_done, &r[i]) > 0);
-	wait_openat_blocked(1);
 	assert_int_equal(vent_aio_pending(aio), N + 1);
 	assert_int_equal(pthread_create(&th, NULL, unblock_later, &u), 0);
 	t0 = now_ns();
@@ -932,7 +1019,49 @@ static void test_aio_free_with_10k_pending(void **state)
 	free_dispatcher(dsp);
 }
 
-/* Threads start on demand up to max, idle ones retire down to min. */
+/* On the ring, requests start no thread; readahead (always on a thread)
+ * starts one, which retires as on the pool. */
+static void test_aio_ring_needs_no_thread(void **state)
+{
+	enum { N = 64 };
+	struct dispatcher *dsp = new_dispatcher(CLOCK_MONOTONIC);
+	struct vent_aio *aio = vent_aio_new(dsp);
+	struct rec r[N + 1] = { { 0 } };
+	int base = thread_count();
+	char buf[N][4];
+	int fd;
+
+	(void)state;
+	if (!uring) {
+		print_message("io_uring backend only\n");
+		vent_aio_free(aio);
+		free_dispatcher(dsp);
+		return;
+	}
+	assert_int_equal(vent_aio_backend(aio), VENT_AIO_URING);
+	assert_int_equal(vent_aio_set_threads(aio, 0, 4), 0);
+	fd = openat(tmpfd, "nothread", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	assert_int_equal(pwrite(fd, "0123456789", 10, 0), 10);
+	for (int i = 0; i < N; i++)
+		assert_true(vent_aio_pread(aio, fd, buf[i], 4, i % 7, on_done, &r[i]) > 0);
+	wait_count(dsp, N);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(r[i].result, 4);
+		assert_memory_equal(buf[i], &"0123456789"[i % 7], 4);
+	}
+	assert_int_equal(thread_count(), base);
+	assert_true(vent_aio_readahead(aio, tmpfd, 0, 4096, on_done, &r[N]) > 0);
+	assert_int_equal(thread_count(), base + 1);
+	wait_count(dsp, N + 1);
+	assert_int_equal(r[N].result, sys_result(readahead(tmpfd, 0, 4096)));
+	assert_int_equal(wait_threads(base, 10), base);
+	close(fd);
+	vent_aio_free(aio);
+	free_dispatcher(dsp);
+}
+
+/* Threads start on demand up to max, idle ones retire down to min (the
+ * pool backend; the FIFO opens would run on the ring's kernel workers). */
 static void test_aio_pool_growth_and_retirement(void **state)
 {
 	enum { N = 8 };
@@ -944,6 +1073,12 @@ static void test_aio_pool_growth_and_retirement(void **state)
 	int wfd;
 
 	(void)state;
+	if (uring) {
+		print_message("pool backend only: test_aio_ring_needs_no_thread covers the ring\n");
+		vent_aio_free(aio);
+		free_dispatcher(dsp);
+		return;
+	}
 	fifo = make_fifo("grow.fifo");
 	/* no thread before the first request */
 	assert_int_equal(thread_count(), base);
@@ -1103,6 +1238,7 @@ static void test_aio_memory_100k_queued(void **state)
 		ncallbacks = 0;
 		assert_true(vent_aio_openat(aio, AT_FDCWD, fifo, O_RDONLY | O_CLOEXEC, 0, on_done,
 					    &fr) > 0);
+		pump(dsp);
 		wait_openat_blocked(1);
 		if (round == 0)
 			base = allocated_bytes();
@@ -1198,6 +1334,362 @@ static void test_aio_exit_with_busy_pool(void **state)
 	run_exit_helper("exit");
 }
 
+
+/* --- backend: selection, fallback, equivalence (registered once) -------- */
+
+static void test_aio_backend_selection(void **state)
+{
+	struct dispatcher *dsp = new_dispatcher(CLOCK_MONOTONIC);
+	struct vent_aio *aio;
+	const char *old = getenv("VENT_AIO_BACKEND");
+	char *saved = old ? strdup(old) : NULL;
+	pid_t pid;
+	int status;
+
+	(void)state;
+	assert_int_equal(vent_aio_backend(NULL), -EINVAL);
+	errno = 0;
+	assert_null(vent_aio_new_backend(dsp, 3));
+	assert_int_equal(errno, EINVAL);
+	assert_null(vent_aio_new_backend(dsp, -1));
+	assert_int_equal(errno, EINVAL);
+	aio = vent_aio_new_backend(dsp, VENT_AIO_POOL);
+	assert_int_equal(vent_aio_backend(aio), VENT_AIO_POOL);
+	vent_aio_free(aio);
+	aio = vent_aio_new_backend(NULL, VENT_AIO_URING);
+	assert_non_null(aio);
+	assert_int_equal(vent_aio_backend(aio), VENT_AIO_URING);
+	/* in a forked child: ECHILD */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int rc = vent_aio_backend(aio);
+
+		vent_aio_free(aio);
+		_exit(rc == -ECHILD ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	vent_aio_free(aio);
+	aio = vent_aio_new_backend(dsp, VENT_AIO_AUTO);
+	assert_int_equal(vent_aio_backend(aio), VENT_AIO_URING);
+	vent_aio_free(aio);
+	/* the environment variable, for vent_aio_new() only */
+	setenv("VENT_AIO_BACKEND", "pool", 1);
+	aio = vent_aio_new(dsp);
+	assert_int_equal(vent_aio_backend(aio), VENT_AIO_POOL);
+	vent_aio_free(aio);
+	aio = vent_aio_new_backend(dsp, VENT_AIO_URING);
+	assert_int_equal(vent_aio_backend(aio), VENT_AIO_URING);
+	vent_aio_free(aio);
+	setenv("VENT_AIO_BACKEND", "uring", 1);
+	aio = vent_aio_new(dsp);
+	assert_int_equal(vent_aio_backend(aio), VENT_AIO_URING);
+	vent_aio_free(aio);
+	setenv("VENT_AIO_BACKEND", "", 1);
+	aio = vent_aio_new(dsp);
+	assert_int_equal(vent_aio_backend(aio), VENT_AIO_URING);
+	vent_aio_free(aio);
+	setenv("VENT_AIO_BACKEND", "auto", 1);
+	aio = vent_aio_new(dsp);
+	assert_int_equal(vent_aio_backend(aio), VENT_AIO_URING);
+	vent_aio_free(aio);
+	setenv("VENT_AIO_BACKEND", "threads", 1);
+	errno = 0;
+	assert_null(vent_aio_new(dsp));
+	assert_int_equal(errno, EINVAL);
+	if (saved) {
+		setenv("VENT_AIO_BACKEND", saved, 1);
+		free(saved);
+	} else {
+		unsetenv("VENT_AIO_BACKEND");
+	}
+	free_dispatcher(dsp);
+}
+
+/* A seccomp filter makes io_uring_setup(2) fail with @err (as Docker's
+ * default profile does with EPERM): automatic selection runs the pool, and
+ * works; VENT_AIO_URING reports the error. */
+static int seccomp_child(int err, int fd)
+{
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (unsigned)err),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(filter) / sizeof(filter[0]), .filter = filter };
+	struct dispatcher *dsp;
+	struct vent_aio *aio;
+	struct rec r = { 0 };
+	char buf[4] = { 0 };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+		return 10;
+	main_tid = gettid();
+	dsp = new_dispatcher(CLOCK_MONOTONIC);
+	errno = 0;
+	if (vent_aio_new_backend(dsp, VENT_AIO_URING) || errno != err)
+		return 11;
+	aio = vent_aio_new(dsp);
+	if (!aio || vent_aio_backend(aio) != VENT_AIO_POOL)
+		return 12;
+	if (vent_aio_pread(aio, fd, buf, 4, 0, on_done, &r) <= 0)
+		return 13;
+	while (!r.count)
+		if (vent_wait(dsp, 10000, NULL) < 0)
+			return 14;
+	if (r.result != 4 || memcmp(buf, "abcd", 4))
+		return 15;
+	vent_aio_free(aio);
+	free_dispatcher(dsp);
+	return 0;
+}
+
+static void test_aio_fallback_seccomp(void **state)
+{
+	static const int errs[] = { EPERM, ENOSYS, ENOMEM };
+	int fd;
+
+	(void)state;
+	fd = openat(tmpfd, "seccomp", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	assert_int_equal(pwrite(fd, "abcd", 4, 0), 4);
+	for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+		pid_t pid = fork();
+		int status;
+
+		assert_true(pid >= 0);
+		if (pid == 0)
+			_exit(seccomp_child(errs[i], fd));
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status));
+		if (WEXITSTATUS(status) != 0)
+			fail_msg("io_uring_setup failing with %s: child status %d", strerror(errs[i]),
+				 WEXITSTATUS(status));
+	}
+	close(fd);
+}
+
+/* What the ring does not run goes to the threads, which the thread count
+ * shows: a tmpfs file, a pipe, an eventfd close, a negative offset. On
+ * ext4 (the build directory) a read starts no thread. */
+static void test_aio_fallback_routes(void **state)
+{
+	struct dispatcher *dsp = new_dispatcher(CLOCK_MONOTONIC);
+	struct vent_aio *aio = vent_aio_new_backend(dsp, VENT_AIO_URING);
+	struct rec r = { 0 };
+	char buf[8], shm[64];
+	struct statfs sf;
+	int base = thread_count(), fd, sfd, p[2];
+
+	(void)state;
+	assert_int_equal(vent_aio_set_threads(aio, 0, 1), 0);
+	fd = openat(tmpfd, "route", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	assert_int_equal(pwrite(fd, "abcd", 4, 0), 4);
+	assert_int_equal(fstatfs(fd, &sf), 0);
+	if (sf.f_type != EXT4_SUPER_MAGIC && sf.f_type != XFS_SUPER_MAGIC &&
+	    sf.f_type != BTRFS_SUPER_MAGIC)
+		fail_msg("the build directory must be on ext4, xfs or btrfs (f_type %#lx)",
+			 (unsigned long)sf.f_type);
+	assert_true(vent_aio_pread(aio, fd, buf, 4, 0, on_done, &r) > 0);
+	wait_rec(dsp, &r);
+	assert_int_equal(r.result, 4);
+	assert_int_equal(thread_count(), base);
+	/* tmpfs */
+	snprintf(shm, sizeof(shm), "/dev/shm/vent-aio-test.%d", (int)getpid());
+	sfd = open(shm, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	assert_true(sfd >= 0);
+	unlink(shm);
+	assert_int_equal(fstatfs(sfd, &sf), 0);
+	assert_int_equal(sf.f_type, TMPFS_MAGIC);
+	assert_int_equal(pwrite(sfd, "efgh", 4, 0), 4);
+	memset(&r, 0, sizeof(r));
+	assert_true(vent_aio_pread(aio, sfd, buf, 4, 0, on_done, &r) > 0);
+	assert_int_equal(thread_count(), base + 1); /* started at submit */
+	wait_rec(dsp, &r);
+	assert_int_equal(r.result, 4);
+	assert_memory_equal(buf, "efgh", 4);
+	/* the thread retires (min 0), then a pipe read starts one: ESPIPE */
+	assert_int_equal(wait_threads(base, 10), base);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(write(p[1], "x", 1), 1);
+	memset(&r, 0, sizeof(r));
+	assert_true(vent_aio_pread(aio, p[0], buf, 1, 0, on_done, &r) > 0);
+	assert_int_equal(thread_count(), base + 1);
+	wait_rec(dsp, &r);
+	assert_int_equal(r.result, -ESPIPE);
+	assert_int_equal(read(p[0], buf, 1), 1); /* not consumed */
+	close(p[0]);
+	close(p[1]);
+	close(sfd);
+	close(fd);
+	vent_aio_free(aio);
+	free_dispatcher(dsp);
+}
+
+/* Every operation and error case on both backends, results compared: the
+ * return value, the bytes read, the struct stat/statx filled. */
+struct eq_case {
+	const char *what;
+	ssize_t result;
+	char data[64];
+};
+
+static struct dispatcher *eq_dsp;
+
+static ssize_t eq_wait(struct rec *r)
+{
+	wait_rec(eq_dsp, r);
+	return r->result;
+}
+
+static int eq_run(struct vent_aio *aio, struct eq_case *out, const char *dir)
+{
+	int n = 0, dfd, fd, wfd, efd, p[2];
+	char big[64];
+	struct rec r;
+	struct stat st;
+	struct statx stx;
+
+#define EQ(what_, call_, data_, len_)                                                              \
+	do {                                                                                       \
+		memset(&r, 0, sizeof(r));                                                         \
+		memset(big, 0x5a, sizeof(big));                                                   \
+		memset(&st, 0, sizeof(st));                                                       \
+		memset(&stx, 0, sizeof(stx));                                                     \
+		assert_true((call_) > 0);                                                         \
+		out[n].what = (what_);                                                            \
+		out[n].result = eq_wait(&r);                                                      \
+		memset(out[n].data, 0, sizeof(out[n].data));                                      \
+		memcpy(out[n].data, (data_), (len_) < 64 ? (size_t)(len_) : 64);                 \
+		n++;                                                                              \
+	} while (0)
+
+	mkdirat(tmpfd, dir, 0700);
+	dfd = openat(tmpfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dfd >= 0);
+	fd = openat(dfd, "f", O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0600);
+	assert_int_equal(pwrite(fd, "0123456789abcdef", 16, 0), 16);
+	wfd = openat(dfd, "f", O_WRONLY | O_CLOEXEC);
+	efd = eventfd(0, EFD_CLOEXEC);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(write(p[1], "pipe", 4), 4);
+
+	for (int64_t off = 0; off <= 20; off += 5)
+		EQ("pread at offsets", vent_aio_pread(aio, fd, big, 8, off, on_done, &r), big, 8);
+	EQ("pread len 0", vent_aio_pread(aio, fd, big, 0, 0, on_done, &r), big, 8);
+	EQ("pread off -1", vent_aio_pread(aio, fd, big, 8, -1, on_done, &r), big, 8);
+	EQ("pread off INT64_MIN", vent_aio_pread(aio, fd, big, 8, INT64_MIN, on_done, &r), big, 8);
+	EQ("pread past 2^63", vent_aio_pread(aio, fd, big, 8, INT64_MAX - 2, on_done, &r), big, 8);
+	EQ("pread len 4 GiB + 8", vent_aio_pread(aio, fd, big, ((size_t)1 << 32) + 8, 8, on_done, &r),
+	   big, 8);
+	EQ("pread O_WRONLY fd", vent_aio_pread(aio, wfd, big, 8, 0, on_done, &r), big, 8);
+	EQ("pread directory", vent_aio_pread(aio, dfd, big, 8, 0, on_done, &r), big, 8);
+	EQ("pread pipe", vent_aio_pread(aio, p[0], big, 4, 0, on_done, &r), big, 4);
+	EQ("pread eventfd", vent_aio_pread(aio, efd, big, 8, 0, on_done, &r), big, 8);
+	EQ("pread fd -1", vent_aio_pread(aio, -1, big, 8, 0, on_done, &r), big, 8);
+	EQ("pread bad buffer", vent_aio_pread(aio, fd, (void *)16, 8, 0, on_done, &r), big, 0);
+	EQ("pwrite", vent_aio_pwrite(aio, fd, "XY", 2, 3, on_done, &r), big, 0);
+	EQ("pread after pwrite", vent_aio_pread(aio, fd, big, 16, 0, on_done, &r), big, 16);
+	EQ("pwrite off -1", vent_aio_pwrite(aio, fd, "XY", 2, -1, on_done, &r), big, 0);
+	EQ("pwrite pipe", vent_aio_pwrite(aio, p[1], "XY", 2, 0, on_done, &r), big, 0);
+	EQ("fsync", vent_aio_fsync(aio, fd, on_done, &r), big, 0);
+	EQ("fsync pipe", vent_aio_fsync(aio, p[0], on_done, &r), big, 0);
+	EQ("fdatasync", vent_aio_fdatasync(aio, fd, on_done, &r), big, 0);
+	EQ("readahead", vent_aio_readahead(aio, fd, 0, 4096, on_done, &r), big, 0);
+	EQ("readahead pipe", vent_aio_readahead(aio, p[0], 0, 4096, on_done, &r), big, 0);
+	EQ("fstatat", vent_aio_fstatat(aio, dfd, "f", &st, 0, on_done, &r), &st.st_size, 8);
+	EQ("fstatat empty path", vent_aio_fstatat(aio, fd, "", &st, AT_EMPTY_PATH, on_done, &r),
+	   &st.st_mode, 4);
+	EQ("fstatat bad flags", vent_aio_fstatat(aio, dfd, "f", &st, AT_STATX_FORCE_SYNC, on_done, &r),
+	   big, 0);
+	EQ("statx", vent_aio_statx(aio, dfd, "f", 0, STATX_SIZE, &stx, on_done, &r), &stx.stx_size, 8);
+	EQ("statx missing", vent_aio_statx(aio, dfd, "nope", 0, STATX_SIZE, &stx, on_done, &r), big,
+	   0);
+	EQ("openat missing", vent_aio_openat(aio, dfd, "nope", O_RDONLY, 0, on_done, &r), big, 0);
+	EQ("openat dir O_WRONLY", vent_aio_openat(aio, dfd, ".", O_WRONLY, 0, on_done, &r), big, 0);
+	EQ("mkdirat", vent_aio_mkdirat(aio, dfd, "d", 0700, on_done, &r), big, 0);
+	EQ("mkdirat again", vent_aio_mkdirat(aio, dfd, "d", 0700, on_done, &r), big, 0);
+	EQ("renameat", vent_aio_renameat(aio, dfd, "d", dfd, "e", on_done, &r), big, 0);
+	EQ("renameat missing", vent_aio_renameat(aio, dfd, "d", dfd, "e", on_done, &r), big, 0);
+	EQ("unlinkat dir no flag", vent_aio_unlinkat(aio, dfd, "e", 0, on_done, &r), big, 0);
+	EQ("unlinkat bad flags", vent_aio_unlinkat(aio, dfd, "e", 1, on_done, &r), big, 0);
+	EQ("unlinkat dir", vent_aio_unlinkat(aio, dfd, "e", AT_REMOVEDIR, on_done, &r), big, 0);
+	EQ("close eventfd", vent_aio_close(aio, efd, on_done, &r), big, 0);
+	EQ("close eventfd again", vent_aio_close(aio, efd, on_done, &r), big, 0);
+	EQ("close pipe", vent_aio_close(aio, p[0], on_done, &r), big, 0);
+	EQ("close O_WRONLY file", vent_aio_close(aio, wfd, on_done, &r), big, 0);
+	EQ("close file", vent_aio_close(aio, fd, on_done, &r), big, 0);
+	EQ("pread closed fd", vent_aio_pread(aio, fd, big, 8, 0, on_done, &r), big, 8);
+	EQ("close closed fd", vent_aio_close(aio, fd, on_done, &r), big, 0);
+	EQ("close directory", vent_aio_close(aio, dfd, on_done, &r), big, 0);
+	EQ("close -1", vent_aio_close(aio, -1, on_done, &r), big, 0);
+#undef EQ
+	close(p[1]);
+	return n;
+}
+
+static void test_aio_backends_equivalent(void **state)
+{
+	enum { MAX = 64 };
+	static struct eq_case pool[MAX], ring[MAX];
+	struct vent_aio *ap, *ar;
+	int np, nr;
+
+	(void)state;
+	eq_dsp = new_dispatcher(CLOCK_MONOTONIC);
+	ap = vent_aio_new_backend(eq_dsp, VENT_AIO_POOL);
+	ar = vent_aio_new_backend(eq_dsp, VENT_AIO_URING);
+	assert_int_equal(vent_aio_backend(ar), VENT_AIO_URING);
+	np = eq_run(ap, pool, "eq-pool");
+	nr = eq_run(ar, ring, "eq-ring");
+	assert_int_equal(np, nr);
+	for (int i = 0; i < np; i++) {
+		print_message("%-24s pool %6zd  uring %6zd\n", pool[i].what, pool[i].result,
+			      ring[i].result);
+		if (pool[i].result != ring[i].result ||
+		    memcmp(pool[i].data, ring[i].data, sizeof(pool[i].data)))
+			fail_msg("%s: the backends differ", pool[i].what);
+	}
+	vent_aio_free(ap);
+	vent_aio_free(ar);
+	free_dispatcher(eq_dsp);
+}
+
+/* vent_aio_free() with reads in the kernel (evicted pages): it waits for
+ * them, each reports its real result, none is cancelled. */
+static void test_aio_free_with_ring_in_flight(void **state)
+{
+	enum { N = 64, SIZE = 8 << 20 };
+	struct dispatcher *dsp = new_dispatcher(CLOCK_MONOTONIC);
+	struct vent_aio *aio = vent_aio_new_backend(dsp, VENT_AIO_URING);
+	static struct rec r[N];
+	static char buf[N][4096];
+	int fd;
+
+	(void)state;
+	memset(r, 0, sizeof(r));
+	fd = openat(tmpfd, "inflight", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	assert_int_equal(ftruncate(fd, SIZE), 0);
+	assert_int_equal(pwrite(fd, "data", 4, SIZE - 4096), 4);
+	assert_int_equal(fdatasync(fd), 0);
+	assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	for (int i = 0; i < N; i++)
+		assert_true(vent_aio_pread(aio, fd, buf[i], 4096,
+					   (int64_t)(i * 37 % (SIZE / 4096)) * 4096, on_done,
+					   &r[i]) > 0);
+	pump(dsp); /* all handed to the kernel */
+	vent_aio_free(aio);
+	assert_int_equal(ncallbacks, N);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(r[i].count, 1);
+		assert_int_equal(r[i].result, 4096);
+	}
+	close(fd);
+	free_dispatcher(dsp);
+}
 
 /* --- faults: run with test/harden/failalloc.so in LD_PRELOAD ------------- */
 
@@ -1310,21 +1802,52 @@ int main(int argc, char **argv)
 		ACASE(test_aio_cancel_semantics),
 		ACASE(test_aio_free_with_10k_pending),
 		ACASE(test_aio_pool_growth_and_retirement),
+		ACASE(test_aio_ring_needs_no_thread),
 		ACASE(test_aio_fork_child_new_pool),
 		ACASE(test_aio_memory_100k_queued),
 		ACASE(test_aio_exit_with_busy_pool),
+	};
+	const struct CMUnitTest backends[] = {
+		ACASE(test_aio_backend_selection),
+		ACASE(test_aio_fallback_seccomp),
+		ACASE(test_aio_fallback_routes),
+		ACASE(test_aio_backends_equivalent),
+		ACASE(test_aio_free_with_ring_in_flight),
 	};
 	const struct CMUnitTest faults[] = {
 		ACASE(test_aio_alloc_failures),
 	};
 	const char *group = argc > 1 ? argv[1] : "";
+	const char *backend = getenv("VENT_AIO_BACKEND");
 	int rc = 0;
+
+	/* The backend asked for must be the one under test: a run that
+	 * silently fell back to the pool would test the pool twice. */
+	{
+		struct vent_aio *probe = vent_aio_new(NULL);
+		int want = !backend ? 0 : !strcmp(backend, "uring") ? VENT_AIO_URING
+				     : !strcmp(backend, "pool") ? VENT_AIO_POOL : 0;
+
+		if (!probe && want == VENT_AIO_URING) {
+			fprintf(stderr, "no io_uring here (%s): not tested\n", strerror(errno));
+			return 77;
+		}
+		if (!probe || (want && vent_aio_backend(probe) != want)) {
+			fprintf(stderr, "VENT_AIO_BACKEND=%s: wrong backend\n", backend ? backend : "");
+			return 1;
+		}
+		uring = vent_aio_backend(probe) == VENT_AIO_URING;
+		print_message("aio-test: %s backend\n", uring ? "io_uring" : "thread pool");
+		vent_aio_free(probe);
+	}
 
 	make_tmpdir();
 	if (!*group || !strcmp(group, "api"))
 		rc |= cmocka_run_group_tests_name("aio-api", api, NULL, NULL);
 	if (!*group || !strcmp(group, "threads"))
 		rc |= cmocka_run_group_tests_name("aio-threads", threads, NULL, NULL);
+	if (!strcmp(group, "backend"))
+		rc |= cmocka_run_group_tests_name("aio-backend", backends, NULL, NULL);
 	if (!strcmp(group, "faults"))
 		rc |= cmocka_run_group_tests_name("aio-faults", faults, NULL, NULL);
 	remove_tmpdir();

@@ -46,6 +46,35 @@
  *   the child's copy without callbacks. A child may create pools of its own.
  * - Callbacks run inside noexcept frames: a C++ callback that throws
  *   terminates the process.
+ *
+ * Backends. Where the kernel allows it (and the library was built with
+ * liburing), a pool also owns an io_uring, which signals the same
+ * completion eventfd. The ring runs what it completes without a kernel
+ * worker thread: pread of regular files on ext4, xfs and btrfs and of
+ * block devices (not O_DIRECT), and close of regular files and
+ * directories there. Everything else runs on the threads: io_uring would
+ * hand it to a kernel worker, and starting one interrupts the submitting
+ * thread, so the loop's epoll_wait() would fail with EINTR (as would end
+ * event_loop()). A request also goes to the threads whenever io_uring
+ * would answer differently from the syscall (a negative offset, a length
+ * over 2 GiB - 4 KiB, a pipe or socket, an fd that is not open). So
+ * results, error codes, callbacks and every rule above are the same on
+ * both backends; only speed differs, and:
+ *
+ * - Requests for the ring are handed to the kernel in batches, in one
+ *   io_uring_enter() per poll: a request submitted outside the pool's
+ *   callbacks starts when the loop next runs the pool (the eventfd is made
+ *   readable for that), not at once. At most 1024 are in the kernel; the
+ *   rest wait in the pool's memory and can be cancelled until then.
+ * - The ring's calls after the first request must come from one thread
+ *   (the thread whose poll first submits becomes the ring's only
+ *   submitter, IORING_SETUP_SINGLE_ISSUER).
+ * - vent_aio_free() takes up to about 25 ms more: closing a ring makes the
+ *   kernel notify the closing thread, which would interrupt its next wait;
+ *   vent_aio_free() waits for that notification (at most 200 ms).
+ * - Each pool holds one more fd (the ring) and about 50 KiB of ring memory.
+ *
+ * See vent_aio_new() for how the backend is chosen.
  */
 #ifndef VENT_AIO_H
 #define VENT_AIO_H
@@ -79,6 +108,11 @@ struct statx;
  */
 typedef void (*vent_aio_cb)(int id, ssize_t result, void *arg);
 
+/* Backends, for vent_aio_new_backend() and vent_aio_backend(). */
+#define VENT_AIO_AUTO 0  /* io_uring where the ring can be made, else the pool */
+#define VENT_AIO_POOL 1  /* the thread pool only */
+#define VENT_AIO_URING 2 /* io_uring, with the pool for what the ring cannot do */
+
 /**
  * vent_aio_new() - create a pool
  * @dsp: the dispatcher that runs the completions, or NULL (then the caller
@@ -90,11 +124,45 @@ typedef void (*vent_aio_cb)(int id, ssize_t result, void *arg);
  * dispatcher is freed (or cleaned up) first, the pool detaches from it and
  * keeps working in the NULL-dispatcher mode.
  *
+ * The backend comes from the environment variable VENT_AIO_BACKEND:
+ * "pool", "uring" or "auto" (unset or empty: "auto"; ignored in set-user-ID
+ * programs), then as for vent_aio_new_backend(). Automatic selection tries
+ * to create an io_uring (one more fd) and uses the pool alone if the
+ * kernel refuses (EPERM under seccomp or kernel.io_uring_disabled, ENOSYS,
+ * ENOMEM under RLIMIT_MEMLOCK, ...) or the library was built without
+ * liburing.
+ *
  * Return: the pool, or NULL with errno set: ECHILD if @dsp was inherited
  * across fork(), EMFILE or ENFILE when out of fds, ENOMEM when out of
- * memory, or what event_add() reports for @dsp.
+ * memory, EINVAL if VENT_AIO_BACKEND holds another value, what
+ * vent_aio_new_backend() reports for VENT_AIO_URING, or what event_add()
+ * reports for @dsp.
  */
 struct vent_aio *vent_aio_new(struct dispatcher *dsp) VENT_NOEXCEPT;
+
+/**
+ * vent_aio_new_backend() - create a pool with a chosen backend
+ * @dsp: as for vent_aio_new()
+ * @backend: VENT_AIO_AUTO (as vent_aio_new() without the environment
+ *           variable), VENT_AIO_POOL (threads only) or VENT_AIO_URING
+ *           (io_uring, or fail)
+ *
+ * Return: the pool, or NULL with errno set as for vent_aio_new(), and:
+ * EINVAL for another @backend; with VENT_AIO_URING, ENOSYS if the library
+ * was built without liburing or the kernel has no io_uring, or the error
+ * of io_uring_setup(2) (EPERM, ENOMEM, ...).
+ */
+struct vent_aio *vent_aio_new_backend(struct dispatcher *dsp, int backend) VENT_NOEXCEPT;
+
+/**
+ * vent_aio_backend() - the backend a pool runs on
+ * @aio: the pool
+ *
+ * Return: VENT_AIO_URING if the pool has an io_uring, VENT_AIO_POOL if it
+ * runs everything on threads; -EINVAL if @aio is NULL; -ECHILD in a forked
+ * child.
+ */
+int vent_aio_backend(const struct vent_aio *aio) VENT_NOEXCEPT;
 
 /**
  * vent_aio_free() - complete every request, stop the threads, free the pool
@@ -174,7 +242,9 @@ unsigned vent_aio_pending(const struct vent_aio *aio) VENT_NOEXCEPT;
  *
  * A queued request is taken out of the queue; its callback runs later on
  * the loop thread (never inside this call) with -ECANCELED. A running
- * request cannot be stopped: it completes normally.
+ * request cannot be stopped: it completes normally. On the io_uring
+ * backend, "queued" means not yet handed to the kernel, and "running"
+ * means handed to it.
  *
  * Return: 0 if cancelled; -EINVAL if @aio is NULL; -EBUSY if the request
  * is running; -ENOENT if @id is unknown or the request has finished

@@ -69,8 +69,16 @@ void AioList::splice(AioList &from) noexcept
 	from.size = 0;
 }
 
-Aio::Aio(struct dispatcher *dsp)
+Aio::Aio(struct dispatcher *dsp, int backend)
 {
+	// The ring first: with VENT_AIO_URING its failure is the caller's
+	// error; automatic selection falls back to the pool on any failure
+	// (EPERM from seccomp or io_uring_disabled, ENOSYS, ENOMEM, ...).
+	if (backend != VENT_AIO_POOL) {
+		int rc = ring_create();
+		if (rc < 0 && backend == VENT_AIO_URING)
+			throw std::system_error(-rc, std::generic_category());
+	}
 	// Idle threads time out on the monotonic clock, so a wall clock step
 	// neither retires them early nor keeps them forever.
 	pthread_condattr_t ca;
@@ -82,6 +90,7 @@ Aio::Aio(struct dispatcher *dsp)
 		auto *e = new (std::nothrow) AioEvent{};
 		if (!e) {
 			pthread_cond_destroy(&work_cv_);
+			ring_destroy();
 			throw std::bad_alloc();
 		}
 		e->ev.fd = wake_.fd();
@@ -92,6 +101,7 @@ Aio::Aio(struct dispatcher *dsp)
 		if (int rc = event_add(dsp, &e->ev); rc < 0) {
 			delete e;
 			pthread_cond_destroy(&work_cv_);
+			ring_destroy();
 			throw std::system_error(-rc, std::generic_category());
 		}
 		ev_ = e;
@@ -100,6 +110,7 @@ Aio::Aio(struct dispatcher *dsp)
 
 Aio::~Aio()
 {
+	ring_destroy();
 	// A condition variable copied into a forked child may count waiters
 	// that exist only in the parent; glibc's destroy would wait for them
 	// forever. The child's copy is just memory: leave it alone.
@@ -356,6 +367,12 @@ void Aio::complete(AioReq *r) noexcept
 	r->next = done_head_.load(std::memory_order_relaxed);
 	while (!done_head_.compare_exchange_weak(r->next, r))
 		;
+	kick();
+}
+
+// Makes the completion fd readable (coalesced until the next poll()).
+void Aio::kick() noexcept
+{
 	wake_.signal();
 }
 
@@ -462,6 +479,27 @@ int Aio::submit(const AioArgs &a, vent_aio_cb cb, void *arg)
 		next_id_ = next_id_ == INT_MAX ? 1 : next_id_ + 1;
 	} while (find(r->id));
 
+	if (ring_ && ring_route(*r)) {
+		r->state.store(kRingWait, std::memory_order_relaxed);
+		ring_wait_.push(r);
+		// From a callback, poll() flushes on its way out; otherwise
+		// the eventfd brings the loop to poll(), which flushes the
+		// whole batch in one io_uring_enter().
+		if (depth_ == 0)
+			kick();
+	} else if (int rc = enqueue_pool(r); rc < 0) {
+		std::free(mem);
+		return rc;
+	}
+
+	table_insert(r);
+	pending_++;
+	return r->id;
+}
+
+// Queues @r for the threads, starting one if needed.
+int Aio::enqueue_pool(AioReq *r) noexcept
+{
 	pthread_mutex_lock(&mu_);
 	// Start a thread when this request would otherwise wait: nobody idle
 	// to take it (idle threads already have earlier requests to take).
@@ -469,7 +507,6 @@ int Aio::submit(const AioArgs &a, vent_aio_cb cb, void *arg)
 		int rc = spawn_locked();
 		if (rc < 0 && nthreads_ == 0) {
 			pthread_mutex_unlock(&mu_);
-			std::free(mem);
 			return rc == -ENOMEM ? -ENOMEM : -EAGAIN;
 		}
 	}
@@ -484,10 +521,7 @@ int Aio::submit(const AioArgs &a, vent_aio_cb cb, void *arg)
 	AioWorker *exited = take_exited_locked();
 	pthread_mutex_unlock(&mu_);
 	join_all(exited);
-
-	table_insert(r);
-	pending_++;
-	return r->id;
+	return 0;
 }
 
 int Aio::cancel(int id) noexcept
@@ -495,6 +529,20 @@ int Aio::cancel(int id) noexcept
 	AioReq *r = find(id);
 	if (!r)
 		return -ENOENT;
+	// Ring states change on this thread only. Once in the kernel, a
+	// request runs to its end: io_uring's own cancel would interrupt
+	// running operations (an open could report -ERESTARTSYS).
+	switch (r->state.load(std::memory_order_relaxed)) {
+	case kRingWait:
+		ring_wait_.unlink(r);
+		r->result = -ECANCELED;
+		complete(r);
+		return 0;
+	case kRingSent:
+		return -EBUSY;
+	default:
+		break;
+	}
 	// Only a thread taking it from the queue (under mu_) moves a request
 	// out of Queued, so the check and the unlink are one step.
 	pthread_mutex_lock(&mu_);
@@ -519,10 +567,15 @@ int Aio::poll() noexcept
 	// after the take writes the eventfd again (base/wakeup.hpp), so no
 	// wakeup is lost; one pushed in between only causes an empty poll.
 	wake_.drain();
+	if (ring_)
+		ring_reap();
 	take_done();
 	depth_++;
 	int n = run_batch();
 	depth_--;
+	// What this pass's callbacks (or earlier calls) submitted, in one go.
+	if (ring_ && !closing_)
+		ring_flush();
 	if (destroyed_ && depth_ == 0)
 		deleter_(this);
 	return n;
@@ -571,13 +624,17 @@ void Aio::teardown() noexcept
 	AioWorker *all = workers_;
 	workers_ = nullptr;
 	pthread_mutex_unlock(&mu_);
+	// Requests still waiting for the ring never reached the kernel.
+	cancelled.splice(ring_wait_);
 	for (AioReq *r = cancelled.head; r; r = r->next) {
 		r->result = -ECANCELED;
 		r->state.store(kDone, std::memory_order_relaxed);
 	}
 	// Running requests finish (however long they block) and are pushed
-	// to the done stack.
+	// to the done stack; the ring's land in batch_.
 	join_all(all);
+	if (ring_)
+		ring_wait_all();
 	// No thread is left: what was finished comes first, then the
 	// cancelled queue. Callbacks may cancel (and so push) more.
 	take_done();
@@ -606,6 +663,7 @@ void Aio::teardown_forked() noexcept
 	table_live_ = 0;
 	queue_ = {};
 	batch_ = {};
+	ring_wait_ = {};
 	done_head_.store(nullptr, std::memory_order_relaxed);
 	while (AioWorker *w = workers_) {
 		workers_ = w->next;

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include <pthread.h>
@@ -16,6 +17,8 @@
 
 #include "base/fork_guard.hpp"
 #include "base/wakeup.hpp"
+
+struct io_uring;
 
 namespace vent {
 
@@ -74,8 +77,9 @@ struct AioReq {
 	mode_t mode;   // openat, mkdirat
 	unsigned mask; // statx
 	AioOp op;
-	// Queued -> Running under the pool's mutex; Running -> Done by the
-	// thread without it (cancel reads it under the mutex).
+	// Pool: Queued -> Running under the pool's mutex; Running -> Done by
+	// the thread without it (cancel reads it under the mutex). Ring:
+	// RingWait -> RingSent -> Done, all on the loop thread.
 	std::atomic<uint8_t> state;
 	bool too_long; // a path did not fit in PATH_MAX: -ENAMETOOLONG
 };
@@ -111,9 +115,11 @@ struct AioList {
 
 class Aio {
 public:
-	// Creates the eventfd and registers it with @dsp (may be nullptr).
+	// Creates the eventfd and registers it with @dsp (may be nullptr);
+	// with @backend VENT_AIO_URING or VENT_AIO_AUTO, also the ring (auto:
+	// the pool alone if the ring cannot be made).
 	// Throws std::system_error / std::bad_alloc.
-	explicit Aio(struct dispatcher *dsp);
+	Aio(struct dispatcher *dsp, int backend);
 	~Aio();
 	Aio(const Aio &) = delete;
 	Aio &operator=(const Aio &) = delete;
@@ -126,6 +132,7 @@ public:
 	bool forked() const noexcept { return fork_.forked(); }
 	int fd() const noexcept { return wake_.fd(); }
 	unsigned pending() const noexcept { return pending_; }
+	int backend() const noexcept { return ring_ ? VENT_AIO_URING : VENT_AIO_POOL; }
 
 	int set_threads(unsigned min, unsigned max) noexcept;
 	int submit(const AioArgs &a, vent_aio_cb cb, void *arg);
@@ -137,7 +144,7 @@ public:
 private:
 	static constexpr unsigned kMaxThreads = 1024;
 	static constexpr int64_t kIdleNs = 2'000'000'000;
-	enum State : uint8_t { kQueued, kRunning, kDone };
+	enum State : uint8_t { kQueued, kRunning, kDone, kRingWait, kRingSent };
 
 	static void *worker_main(void *self) noexcept;
 	static int on_ready(struct event *evt, uint32_t events) noexcept;
@@ -153,6 +160,18 @@ private:
 	int run_batch() noexcept;
 	void teardown() noexcept;
 	void teardown_forked() noexcept;
+	int enqueue_pool(AioReq *r) noexcept;
+	void kick() noexcept;
+
+	// The io_uring side (aio/ring.cpp); ring_ is nullptr for the pool.
+	int ring_create() noexcept;
+	void ring_destroy() noexcept;
+	bool ring_route(AioReq &r) noexcept;
+	int ring_fs_class(dev_t dev, int fd) noexcept;
+	void ring_finish(AioReq *r, int res) noexcept;
+	void ring_flush() noexcept;
+	void ring_reap() noexcept;
+	void ring_wait_all() noexcept;
 
 	AioReq *find(int id) const noexcept;
 	void table_insert(AioReq *r);
@@ -161,6 +180,16 @@ private:
 
 	ForkGuard fork_;
 	Wakeup wake_; // completions -> loop thread
+	// io_uring: the requests not yet handed to the kernel (at most cq_cap_
+	// are in flight, so the completion queue can never overflow).
+	struct io_uring *ring_ = nullptr;
+	AioList ring_wait_;
+	unsigned ring_inflight_ = 0;
+	unsigned ring_cq_cap_ = 0;
+	uint64_t ring_ops_ = 0;     // bit per AioOp the kernel supports
+	bool ring_taskrun_ = false; // the kernel flags pending completions
+	bool ring_enabled_ = false; // created disabled, enabled on the loop thread
+	std::vector<std::pair<dev_t, int>> ring_fs_; // st_dev -> ring_fs_class()
 	AioEvent *ev_ = nullptr; // nullptr: no dispatcher (or detached)
 	Deleter deleter_ = nullptr;
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // aio/capi.cpp - extern "C" definitions for include/vent/aio.h.
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <new>
 
 #include <vent/aio.h>
@@ -14,7 +16,7 @@ using vent::detail::AioOp;
 using vent::detail::guard;
 
 struct vent_aio {
-	explicit vent_aio(struct dispatcher *dsp) : impl(dsp) {}
+	vent_aio(struct dispatcher *dsp, int backend) : impl(dsp, backend) {}
 	Aio impl;
 };
 
@@ -45,11 +47,15 @@ int submit(struct vent_aio *aio, const AioArgs &a, vent_aio_cb cb, void *arg) no
 
 extern "C" {
 
-VENT_PUBLIC struct vent_aio *vent_aio_new(struct dispatcher *dsp) noexcept
+VENT_PUBLIC struct vent_aio *vent_aio_new_backend(struct dispatcher *dsp, int backend) noexcept
 {
+	if (backend != VENT_AIO_AUTO && backend != VENT_AIO_POOL && backend != VENT_AIO_URING) {
+		errno = EINVAL;
+		return nullptr;
+	}
 	struct vent_aio *aio = nullptr;
 	int rc = guard([&] {
-		aio = new struct vent_aio(dsp);
+		aio = new struct vent_aio(dsp, backend);
 		aio->impl.set_deleter(delete_tag);
 		return 0;
 	});
@@ -58,6 +64,33 @@ VENT_PUBLIC struct vent_aio *vent_aio_new(struct dispatcher *dsp) noexcept
 		return nullptr;
 	}
 	return aio;
+}
+
+VENT_PUBLIC struct vent_aio *vent_aio_new(struct dispatcher *dsp) noexcept
+{
+	// secure_getenv: a set-user-ID program ignores it (automatic choice).
+	const char *env = secure_getenv("VENT_AIO_BACKEND");
+	int backend = VENT_AIO_AUTO;
+	if (env && *env && std::strcmp(env, "auto") != 0) {
+		if (std::strcmp(env, "pool") == 0) {
+			backend = VENT_AIO_POOL;
+		} else if (std::strcmp(env, "uring") == 0) {
+			backend = VENT_AIO_URING;
+		} else {
+			errno = EINVAL;
+			return nullptr;
+		}
+	}
+	return vent_aio_new_backend(dsp, backend);
+}
+
+VENT_PUBLIC int vent_aio_backend(const struct vent_aio *aio) noexcept
+{
+	if (!aio)
+		return -EINVAL;
+	if (to_impl(aio)->forked())
+		return -ECHILD;
+	return to_impl(aio)->backend();
 }
 
 VENT_PUBLIC void vent_aio_free(struct vent_aio *aio) noexcept
