@@ -25,6 +25,7 @@
 #include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -1215,6 +1216,176 @@ static void test_aio_fork_child_new_pool(void **state)
 	free_dispatcher(dsp);
 }
 
+/* Fork while another thread's loop churns through requests on its own pool
+ * (reads and fsyncs resubmitted from the callbacks) and this thread's pool
+ * has a FIFO open blocked and reads queued: the child never hangs, every
+ * call on either inherited pool is -ECHILD (pending 0), freeing them only
+ * releases memory, and the child's own new pool works. */
+struct churn {
+	struct dispatcher *dsp;
+	struct vent_aio *aio;
+	int fd;
+	atomic_int stop;
+	atomic_int ready;
+	long done;
+	char buf[8][16];
+};
+
+static void churn_cb(int id, ssize_t result, void *arg);
+
+static void churn_submit(struct churn *c, long k)
+{
+	int rc = k % 4 == 3 ? vent_aio_fsync(c->aio, c->fd, churn_cb, c)
+			    : vent_aio_pread(c->aio, c->fd, c->buf[k % 8], 16, (k * 7) % 64, churn_cb,
+					     c);
+
+	assert_true(rc > 0);
+}
+
+static void churn_cb(int id, ssize_t result, void *arg)
+{
+	struct churn *c = arg;
+
+	(void)id;
+	assert_true(result >= 0);
+	c->done++;
+	if (!atomic_load(&c->stop))
+		churn_submit(c, c->done);
+}
+
+static void *churn_main(void *arg)
+{
+	struct churn *c = arg;
+
+	c->dsp = new_dispatcher(CLOCK_MONOTONIC);
+	c->aio = vent_aio_new(c->dsp);
+	assert_non_null(c->aio);
+	for (long k = 0; k < 8; k++)
+		churn_submit(c, k);
+	atomic_store(&c->ready, 1);
+	while (!atomic_load(&c->stop) || vent_aio_pending(c->aio))
+		assert_true(vent_wait(c->dsp, 1000, NULL) >= 0);
+	vent_aio_free(c->aio);
+	free_dispatcher(c->dsp);
+	return NULL;
+}
+
+static int fork_churn_child(struct vent_aio *mine, struct churn *c)
+{
+	struct vent_aio *inherited[2] = { mine, c->aio };
+	struct rec r = { 0 };
+	char buf[8] = { 0 };
+	struct dispatcher *dsp;
+	struct vent_aio *aio;
+
+	alarm(10); /* a hang is a failure, not a stuck test */
+	main_tid = gettid();
+	for (int i = 0; i < 2; i++) {
+		struct vent_aio *a = inherited[i];
+
+		if (vent_aio_pending(a) != 0 || vent_aio_poll(a) != -ECHILD ||
+		    vent_aio_fd(a) != -ECHILD || vent_aio_backend(a) != -ECHILD ||
+		    vent_aio_cancel(a, 1) != -ECHILD || vent_aio_set_threads(a, 1, 2) != -ECHILD ||
+		    vent_aio_pread(a, c->fd, buf, 4, 0, on_done, &r) != -ECHILD ||
+		    vent_aio_fsync(a, c->fd, on_done, &r) != -ECHILD ||
+		    vent_aio_close(a, -1, on_done, &r) != -ECHILD)
+			return 20 + i;
+		vent_aio_free(a);
+	}
+#ifdef UNDER_TSAN
+	/* a thread started in this child would reuse a parent thread's TSan
+	 * state (see test_aio_fork_child_new_pool): only the ring's reads */
+	if (!uring)
+		return 0;
+#endif
+	dsp = new_dispatcher(CLOCK_MONOTONIC);
+	aio = vent_aio_new(dsp);
+	if (!dsp || !aio)
+		return 23;
+	if (vent_aio_pread(aio, c->fd, buf, 4, 0, on_done, &r) <= 0)
+		return 24;
+	while (!r.count)
+		if (vent_wait(dsp, 10000, NULL) < 0)
+			return 25;
+	if (r.result != 4 || memcmp(buf, "0123", 4))
+		return 26;
+	vent_aio_free(aio);
+	free_dispatcher(dsp);
+	return 0;
+}
+
+static void test_aio_fork_while_churning(void **state)
+{
+	enum { FORKS = 30, N = 100 };
+	struct dispatcher *dsp = new_dispatcher(CLOCK_MONOTONIC);
+	struct vent_aio *aio = vent_aio_new(dsp);
+	static struct churn c;
+	static struct rec r[N];
+	static char buf[N][4];
+	struct rec fr = { 0 };
+	const char *fifo;
+	pthread_t th;
+	int wfd;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	memset(r, 0, sizeof(r));
+	c.fd = openat(tmpfd, "churn", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(pwrite(c.fd, "0123456789abcdef", 16, i * 16), 16);
+	/* this thread: a thread blocked in a FIFO open, reads queued */
+	fifo = make_fifo("churn.fifo");
+	assert_int_equal(vent_aio_set_threads(aio, 1, 1), 0);
+	assert_true(vent_aio_openat(aio, AT_FDCWD, fifo, O_RDONLY | O_CLOEXEC, 0, on_done, &fr) > 0);
+	pump(dsp);
+	wait_openat_blocked(1);
+	for (int i = 0; i < N; i++)
+		assert_true(vent_aio_pread(aio, c.fd, buf[i], 4, 0, on_done, &r[i]) > 0);
+	assert_int_equal(pthread_create(&th, NULL, churn_main, &c), 0);
+	while (!atomic_load(&c.ready))
+		sleep_ms(1);
+	for (int k = 0; k < FORKS; k++) {
+		int64_t end = now_ns() + (int64_t)20 * slowdown() * 1000000000;
+		pid_t pid = fork();
+		int status;
+
+		assert_true(pid >= 0);
+		if (pid == 0)
+			_exit(fork_churn_child(aio, &c));
+		for (;;) {
+			pid_t w = waitpid(pid, &status, WNOHANG);
+
+			assert_true(w >= 0);
+			if (w == pid)
+				break;
+			if (now_ns() > end) {
+				kill(pid, SIGKILL);
+				waitpid(pid, &status, 0);
+				fail_msg("fork %d: the child hung", k);
+			}
+			sleep_ms(1);
+		}
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			fail_msg("fork %d: child status %#x", k, status);
+		/* the parent's own loop keeps going between forks */
+		pump(dsp);
+	}
+	atomic_store(&c.stop, 1);
+	pthread_join(th, NULL);
+	print_message("%d forks while the other loop completed %ld requests\n", FORKS, c.done);
+	assert_true(c.done > 0);
+	wfd = open_fifo_writer(fifo);
+	wait_count(dsp, N + 1);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(r[i].result, 4);
+	assert_true(fr.result >= 0);
+	close((int)fr.result);
+	close(wfd);
+	close(c.fd);
+	vent_aio_free(aio);
+	free_dispatcher(dsp);
+}
+
 /* 100k queued requests: bounded memory per request, no growth over rounds. */
 static void test_aio_memory_100k_queued(void **state)
 {
@@ -1804,6 +1975,7 @@ int main(int argc, char **argv)
 		ACASE(test_aio_pool_growth_and_retirement),
 		ACASE(test_aio_ring_needs_no_thread),
 		ACASE(test_aio_fork_child_new_pool),
+		ACASE(test_aio_fork_while_churning),
 		ACASE(test_aio_memory_100k_queued),
 		ACASE(test_aio_exit_with_busy_pool),
 	};
