@@ -33,6 +33,9 @@
  *                     ECHILD   dispatcher-test: fork case
  *  dispatcher_get_efd / dispatcher_get_clocksource
  *                     EINVAL, ECHILD   dispatcher-test: null args, fork case
+ *  dispatcher_get_efd EMFILE   reliability-test: test_get_efd_emfile
+ *                     ENFILE, ENOMEM   errno-test sys: get_efd_errors
+ *                              (epoll_create1, epoll_ctl)
  *  event_add          EINVAL   dispatcher-test (NULLs, no callback, negative
  *                              timeout, own epoll fd)
  *                     EEXIST   dispatcher-test, ffi-test, all-api
@@ -274,6 +277,37 @@ static void new_dispatcher_kernel_enomem(void **state)
 	}
 	struct dispatcher *d = new_dispatcher(CLOCK_MONOTONIC);
 	assert_non_null(d);
+	check_dispatcher_works(d);
+	free_dispatcher(d);
+}
+
+/* dispatcher_get_efd(): its first call opens the epoll set it returns;
+ * that call's failures are reported, and the next call tries again. */
+static void get_efd_errors(void **state)
+{
+	static const struct {
+		const char *call;
+		int err;
+	} cases[] = {
+		{"epoll_create1", ENFILE},
+		{"epoll_create1", ENOMEM},
+		{"epoll_ctl_add", ENOMEM},
+	};
+	struct dispatcher *d = new_dispatcher(CLOCK_MONOTONIC);
+	const int base = fd_count();
+
+	(void)state;
+	assert_non_null(d);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		arm(cases[i].call, 1, cases[i].err);
+		int rc = dispatcher_get_efd(d);
+		disarm_fired_once();
+		assert_int_equal(rc, -cases[i].err);
+		assert_int_equal(fd_count(), base);
+	}
+	int efd = dispatcher_get_efd(d);
+	assert_true(efd >= 0);
+	assert_int_equal(dispatcher_get_efd(d), efd);
 	check_dispatcher_works(d);
 	free_dispatcher(d);
 }
@@ -790,6 +824,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest sys[] = {
 		CASE(new_dispatcher_enfile),
 		CASE(new_dispatcher_kernel_enomem),
+		CASE(get_efd_errors),
 		CASE(event_add_epoll_errors),
 		CASE(event_modify_epoll_errors),
 		CASE(set_events_epoll_errors),

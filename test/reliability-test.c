@@ -6,11 +6,13 @@
  * that cannot be read, re-entrancy through _event_invoke_callback(), and
  * evt->fd changed while registered.
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 
 #include <vent/event.h>
@@ -163,7 +165,7 @@ static void test_wake_from_signal_handler(void **state)
 struct rec {
 	struct event e;
 	int calls;
-	int drain;  /* read the fd empty in the callback */
+	int drain;  /* read the fd empty in the callback (if it reported) */
 	int nested; /* vent_wait(dsp, 0) from the callback: its result */
 	int depth;
 	int max_depth;
@@ -173,9 +175,8 @@ static int rec_cb(struct event *evt, uint32_t events)
 {
 	struct rec *r = (struct rec *)evt;
 
-	(void)events;
 	r->calls++;
-	if (r->drain) {
+	if (r->drain && events) {
 		uint64_t v;
 
 		assert_int_equal(read(evt->fd, &v, sizeof(v)), sizeof(v));
@@ -357,21 +358,21 @@ static void test_fd_changed_while_added(void **state)
 
 	(void)state;
 	assert_non_null(d);
-	const int base = epoll_set_size(dispatcher_get_efd(d));
+	const int base = epoll_set_size(dispatcher_inner_epfd(d));
 	rec_init(&r, a, EPOLLIN);
 	assert_int_equal(event_add(d, &r.e), 0);
-	assert_int_equal(epoll_set_size(dispatcher_get_efd(d)), base + 1);
+	assert_int_equal(epoll_set_size(dispatcher_inner_epfd(d)), base + 1);
 
 	/* event_modify() reports the misuse and changes nothing. */
 	r.e.fd = b;
 	assert_int_equal(event_modify(&r.e), -EINVAL);
-	assert_int_equal(epoll_set_size(dispatcher_get_efd(d)), base + 1);
+	assert_int_equal(epoll_set_size(dispatcher_inner_epfd(d)), base + 1);
 	r.e.ep.events = EPOLLOUT;
 	assert_int_equal(event_modify(&r.e), -EINVAL);
 
 	/* event_remove() unregisters what was registered: fd a. */
 	assert_int_equal(event_remove(&r.e), 0);
-	assert_int_equal(epoll_set_size(dispatcher_get_efd(d)), base);
+	assert_int_equal(epoll_set_size(dispatcher_inner_epfd(d)), base);
 	put(a);
 	assert_int_equal(vent_wait(d, 0, NULL), 0);
 	/* Both numbers are free for other events. */
@@ -390,23 +391,176 @@ static void test_fd_changed_while_added(void **state)
 	assert_int_equal(event_add(d, &r.e), 0);
 	r.e.fd = a;
 	assert_int_equal(event_remove(&r.e), 0);
-	assert_int_equal(epoll_set_size(dispatcher_get_efd(d)), base);
+	assert_int_equal(epoll_set_size(dispatcher_inner_epfd(d)), base);
 	rec_init(&r, a, EPOLLIN);
 	assert_int_equal(event_add(d, &r.e), 0);
 	r.e.fd = -1;
 	assert_int_equal(event_modify(&r.e), -EINVAL);
 	assert_int_equal(event_remove(&r.e), 0);
-	assert_int_equal(epoll_set_size(dispatcher_get_efd(d)), base);
+	assert_int_equal(epoll_set_size(dispatcher_inner_epfd(d)), base);
 
 	/* Teardown too: cleanup_dispatcher() unregisters fd a, not b. */
 	rec_init(&r, a, EPOLLIN);
 	assert_int_equal(event_add(d, &r.e), 0);
 	r.e.fd = b;
 	assert_int_equal(cleanup_dispatcher(d), 0);
-	assert_int_equal(epoll_set_size(dispatcher_get_efd(d)), base);
+	assert_int_equal(epoll_set_size(dispatcher_inner_epfd(d)), base);
 	free_dispatcher(d);
 	close(a);
 	close(b);
+}
+
+/* ------------------------------------------------------------------------
+ * The orphan purge under an embedding loop (item 4)
+ */
+
+/*
+ * Leaves an orphaned registration in @d: an fd closed before its removal
+ * while a duplicate (returned) keeps the file open, then made readable so
+ * that it reports. Returns the duplicate; *@wr is the write end.
+ */
+static int make_orphan(struct dispatcher *d, int *wr)
+{
+	int p[2];
+	struct rec r;
+
+	assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	int keep = dup(p[0]);
+	assert_true(keep >= 0);
+	rec_init(&r, p[0], EPOLLIN);
+	assert_int_equal(event_add(d, &r.e), 0);
+	close(p[0]);
+	assert_int_equal(event_remove(&r.e), 0);
+	assert_int_equal(write(p[1], "x", 1), 1);
+	*wr = p[1];
+	return keep;
+}
+
+static void test_embedded_purge_outer_epoll(void **state)
+{
+	struct dispatcher *d = new_dispatcher(CLOCK_MONOTONIC);
+	int outer = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN }, got;
+
+	(void)state;
+	assert_non_null(d);
+	const int efd = dispatcher_get_efd(d);
+	assert_true(efd >= 0);
+	assert_int_equal(epoll_ctl(outer, EPOLL_CTL_ADD, efd, &ev), 0);
+
+	int wr, keep = make_orphan(d, &wr);
+	/* The orphan wakes the outer loop; vent_wait() purges it. */
+	assert_int_equal(epoll_wait(outer, &got, 1, long_ms()), 1);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(vent_wait(d, 0, NULL), 0);
+	assert_int_equal(epoll_wait(outer, &got, 1, 0), 0);
+	assert_int_equal(dispatcher_get_efd(d), efd);
+
+	/* The outer loop still sees the dispatcher: an event and a timeout. */
+	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	struct rec r;
+
+	rec_init(&r, fd, EPOLLIN);
+	r.drain = 1;
+	assert_int_equal(event_add(d, &r.e), 0);
+	put(fd);
+	assert_int_equal(epoll_wait(outer, &got, 1, long_ms()), 1);
+	assert_int_equal(vent_wait(d, 0, NULL), 1);
+	assert_int_equal(r.calls, 1);
+	struct timespec soon = { 0, 1000000 };
+	assert_int_equal(event_mod_timeout(&r.e, &soon), 0);
+	assert_int_equal(epoll_wait(outer, &got, 1, long_ms()), 1);
+	assert_int_equal(vent_wait(d, 0, NULL), 1);
+	assert_int_equal(r.calls, 2);
+	/* And a wake. */
+	assert_int_equal(vent_dispatcher_wake(d), 0);
+	assert_int_equal(epoll_wait(outer, &got, 1, long_ms()), 1);
+	assert_int_equal(vent_wait(d, 0, NULL), 0);
+
+	assert_int_equal(event_remove(&r.e), 0);
+	free_dispatcher(d);
+	close(outer);
+	close(fd);
+	close(keep);
+	close(wr);
+}
+
+/* The first dispatcher_get_efd() opens an fd: -EMFILE when none is left. */
+static void test_get_efd_emfile(void **state)
+{
+	struct dispatcher *d = new_dispatcher(CLOCK_MONOTONIC);
+	struct rlimit old, low;
+
+	(void)state;
+	assert_non_null(d);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	/* Every fd number below the limit in use: fill the gaps first. */
+	low = old;
+	low.rlim_cur = (rlim_t)fd_count() + 8;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	int fill[16], n = 0;
+	while (n < 16 && (fill[n] = dup(0)) >= 0)
+		n++;
+	assert_true(n < 16);
+	assert_int_equal(dispatcher_get_efd(d), -EMFILE);
+	while (n > 0)
+		close(fill[--n]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_true(dispatcher_get_efd(d) >= 0);
+	free_dispatcher(d);
+}
+
+/* A vent dispatcher nested in another: the inner one's purge. */
+static struct dispatcher *inner_dsp;
+
+static int inner_cb(struct event *evt, uint32_t events)
+{
+	struct rec *r = (struct rec *)evt;
+
+	(void)events;
+	r->calls++;
+	r->nested = vent_wait(inner_dsp, 0, NULL);
+	return EVENTCB_CONTINUE;
+}
+
+static void test_nested_dispatcher_purge(void **state)
+{
+	struct dispatcher *outer = new_dispatcher(CLOCK_MONOTONIC);
+	struct dispatcher *inner = new_dispatcher(CLOCK_MONOTONIC);
+	struct rec link, r;
+
+	(void)state;
+	assert_non_null(outer);
+	assert_non_null(inner);
+	rec_init(&link, dispatcher_get_efd(inner), EPOLLIN);
+	link.e.callback = inner_cb;
+	inner_dsp = inner;
+	assert_int_equal(event_add(outer, &link.e), 0);
+
+	int wr, keep = make_orphan(inner, &wr);
+	assert_int_equal(vent_wait(outer, long_ms(), NULL), 1);
+	assert_int_equal(link.nested, 0);
+	for (int i = 0; i < 3; i++)
+		vent_wait(outer, 0, NULL);
+	link.calls = 0;
+
+	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	rec_init(&r, fd, EPOLLIN);
+	r.drain = 1;
+	assert_int_equal(event_add(inner, &r.e), 0);
+	put(fd);
+	assert_int_equal(vent_wait(outer, long_ms(), NULL), 1);
+	assert_int_equal(link.calls, 1);
+	assert_int_equal(link.nested, 1);
+	assert_int_equal(r.calls, 1);
+
+	assert_int_equal(event_remove(&r.e), 0);
+	assert_int_equal(event_remove(&link.e), 0);
+	free_dispatcher(inner);
+	free_dispatcher(outer);
+	close(fd);
+	close(keep);
+	close(wr);
 }
 
 int main(void)
@@ -418,6 +572,9 @@ int main(void)
 		CASE(test_edge_triggered_recheck),
 		CASE(test_invoke_callback_not_reentrant),
 		CASE(test_fd_changed_while_added),
+		CASE(test_embedded_purge_outer_epoll),
+		CASE(test_get_efd_emfile),
+		CASE(test_nested_dispatcher_purge),
 	};
 
 	return cmocka_run_group_tests_name("reliability", tests, NULL, NULL);

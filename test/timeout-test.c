@@ -712,7 +712,7 @@ static int find_timerfd(struct dispatcher *d)
 	char path[64], line[256];
 	int found = -1;
 
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", dispatcher_get_efd(d));
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", dispatcher_inner_epfd(d));
 	FILE *f = fopen(path, "re");
 	assert_non_null(f);
 	while (fgets(line, sizeof(line), f)) {

@@ -222,10 +222,14 @@ int cleanup_dispatcher(struct dispatcher *dsp) VENT_NOEXCEPT VENT_SYMBOL(vent_cl
  * @dsp: the dispatcher
  *
  * For embedding in a foreign loop: the fd is readable when vent_wait(@dsp,
- * 0, NULL) has work. The number stays the same for the dispatcher's life.
- * The fd stays owned by the dispatcher: don't close it.
+ * 0, NULL) has work. The number and the file stay the same for the
+ * dispatcher's life (an outer epoll keeps seeing the dispatcher whatever it
+ * does inside, including the purge of orphaned registrations described at
+ * event_remove()). The fd stays owned by the dispatcher: don't close it.
+ * The first call opens it: an epoll set holding the dispatcher's own.
  *
- * Return: the fd; -EINVAL if @dsp is NULL; -ECHILD in a forked child.
+ * Return: the fd; -EINVAL if @dsp is NULL; -ECHILD in a forked child;
+ * -EMFILE, -ENFILE, -ENOMEM from the first call when out of fds or memory.
  */
 int dispatcher_get_efd(const struct dispatcher *dsp)
 	VENT_NOEXCEPT VENT_SYMBOL(vent_dispatcher_get_efd);

@@ -91,6 +91,21 @@ uint32_t Dispatcher::slot_of(const struct event *evt) const noexcept
 	return kNoSlot;
 }
 
+int Dispatcher::efd() noexcept
+{
+	if (!front_) {
+		UniqueFd front(epoll_create1(EPOLL_CLOEXEC));
+		if (!front)
+			return -errno;
+		struct epoll_event ev = {};
+		ev.events = EPOLLIN;
+		if (epoll_ctl(front.get(), EPOLL_CTL_ADD, epfd_.get(), &ev) < 0)
+			return -errno;
+		front_ = std::move(front);
+	}
+	return front_.get();
+}
+
 int Dispatcher::epoll_set(int op, int fd, uint32_t mask, uint64_t id) noexcept
 {
 	struct epoll_event ev;
@@ -204,6 +219,11 @@ int Dispatcher::add(struct event *evt)
 	const int fd = evt->fd;
 	if (fd < -1)
 		return -EBADF;
+	// The dispatcher's own epoll fd (the front set, see front_): epoll
+	// refuses the inner set itself with EINVAL, and would call this one a
+	// loop.
+	if (fd >= 0 && fd == front_.get())
+		return -EINVAL;
 	// Module veto (add_check.hpp): e.g. -EBUSY for a second signal source
 	// of the same signal on this dispatcher.
 	if (fd >= 0) {
@@ -490,9 +510,11 @@ void Dispatcher::dispatch_timeouts(uint64_t epoch) noexcept
 }
 
 /*
- * Replaces the kernel epoll set by a fresh one under the same fd number
- * (dup3), so that orphaned registrations (an fd closed before its removal
- * while a dup kept the file open) disappear.
+ * Replaces the kernel epoll set by a fresh one, so that orphaned
+ * registrations (an fd closed before its removal while a dup kept the file
+ * open) disappear. An outer epoll holds the front set (see front_), which
+ * stays: the fresh set takes the old one's place inside it. Without a front
+ * set the fresh one goes under the old fd number (dup3).
  *
  * The fresh set is built from the kernel's own list of registrations
  * (/proc/self/fdinfo of the epoll fd: target fd, data, inode), not from
@@ -569,8 +591,16 @@ void Dispatcher::rebuild_epoll() noexcept
 		memmove(buf, buf + used, have - used);
 		have -= used;
 	}
-	if (dup3(fresh.get(), epfd_.get(), O_CLOEXEC) < 0)
+	if (front_) {
+		ev.events = EPOLLIN;
+		ev.data.u64 = 0;
+		if (epoll_ctl(front_.get(), EPOLL_CTL_ADD, fresh.get(), &ev) < 0)
+			return;
+		epoll_ctl(front_.get(), EPOLL_CTL_DEL, epfd_.get(), &ev);
+		epfd_ = std::move(fresh);
+	} else if (dup3(fresh.get(), epfd_.get(), O_CLOEXEC) < 0) {
 		return;
+	}
 	rebuild_needed_ = false;
 }
 
@@ -732,6 +762,7 @@ void Dispatcher::destroy() noexcept
 		// Closing now (not at delete) is what a caller that frees the
 		// dispatcher from a callback, then forks or execs, expects.
 		epfd_.reset();
+		front_.reset();
 		tfd_.reset();
 		wake_.close();
 	}

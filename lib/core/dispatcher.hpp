@@ -63,7 +63,9 @@ public:
 	struct dispatcher *tag() const noexcept { return tag_; }
 
 	bool forked() const noexcept { return fork_.forked(); }
-	int efd() const noexcept { return epfd_.get(); }
+	// dispatcher_get_efd(): the front set (see front_), created on the
+	// first call. Returns the fd or -errno.
+	int efd() noexcept;
 	int clock() const noexcept { return clock_; }
 
 	int add(struct event *evt);
@@ -235,6 +237,13 @@ private:
 	detail::ForkGuard fork_;
 	int clock_;
 	UniqueFd epfd_;
+	// The epoll fd handed out for embedding: a set that holds only epfd_.
+	// The orphan purge replaces the epoll file behind epfd_ (see
+	// rebuild_epoll()); an outer epoll that held that file would lose the
+	// dispatcher, one that holds this front file never does. Created by
+	// the first efd() call, so that a dispatcher nobody embeds pays
+	// nothing for it.
+	UniqueFd front_;
 	UniqueFd tfd_;
 	detail::Wakeup wake_;
 	Deleter deleter_ = nullptr;
