@@ -1,16 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * aio-bench - completions per second of 4 KiB preads of a cached file:
- * vent's pool with 1, 2 and 4 threads, against the same reads done
- * synchronously in one thread and (when built with libuv) libuv's
- * uv_fs_read() pool with UV_THREADPOOL_SIZE 1, 2 and 4.
+ * aio-bench - completions per second of 4 KiB preads: vent's thread pool
+ * with 1, 2 and 4 threads and vent's io_uring backend, against the same
+ * reads done synchronously in one thread and (when built with libuv)
+ * libuv's uv_fs_read() pool with UV_THREADPOOL_SIZE 1, 2 and 4.
  *
- * Every configuration keeps the same number of reads in flight (-q) and
- * runs in a forked child (libuv reads UV_THREADPOOL_SIZE once per process),
- * -r times; the median is reported.
- *
- * Usage: aio-bench [-n READS] [-q INFLIGHT] [-r REPEAT] [-t LIST] [-d DIR]
- *                  [-i sync|vent|libuv] [--json] [--smoke]
+ * Every configuration keeps the same number of reads in flight (each -q
+ * depth in turn) and runs in a forked child (libuv reads
+ * UV_THREADPOOL_SIZE once per process). The configurations are
+ * interleaved: round 1 runs each once, round 2 again, ... (-r rounds), so
+ * a noisy neighbour hits all of them alike; the median is reported.
+ * Offsets are random (a fixed seed, the same for every run) or sequential;
+ * --cold evicts the file from the page cache (POSIX_FADV_DONTNEED) before
+ * every run. "cpu us" is the median CPU time per read of the whole child
+ * (every thread, user and system): on a shared, loaded machine it varies
+ * much less than the rate.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -32,13 +37,32 @@
 #endif
 
 #define BLOCK 4096
-#define FILE_BLOCKS 4096 /* a 16 MiB file, read round and round */
+
+static const char usage[] =
+	"Usage: aio-bench [options]\n"
+	"  -n, --reads N        reads per run (default 100000)\n"
+	"  -q, --inflight LIST  reads in flight, e.g. 1,32,128 (default 128)\n"
+	"  -r, --repeat N       interleaved rounds; the median is reported (default 5)\n"
+	"  -t, --threads LIST   pool sizes for vent's pool and libuv (default 1,2,4)\n"
+	"  -b, --backend B      vent backends: pool, uring or both (default both)\n"
+	"  -i, --impl I         only sync, vent or libuv\n"
+	"  -p, --pattern P      random or seq offsets (default random)\n"
+	"  -c, --cold           evict the file from the page cache before each run\n"
+	"  -m, --size MIB       file size (default 16)\n"
+	"  -d, --dir DIR        where the file goes (default $TMPDIR or /tmp)\n"
+	"      --json           JSON rows instead of the table\n"
+	"      --smoke          5000 reads, one round (a functional check)\n"
+	"  -h, --help           this text\n";
 
 static long nreads = 100000;
 static int inflight = 128;
 static int repeat = 5;
 static int fd = -1;
+static int cold;
+static int random_offsets = 1;
+static long file_blocks = 4096; /* 16 MiB, read round and round */
 static char (*bufs)[BLOCK];
+static int64_t *offsets; /* per read, computed once: the same for every run */
 
 static int64_t now_ns(void)
 {
@@ -50,7 +74,24 @@ static int64_t now_ns(void)
 
 static int64_t offset_of(long i)
 {
-	return (int64_t)(i % FILE_BLOCKS) * BLOCK;
+	return offsets[i];
+}
+
+static void make_offsets(void)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+
+	for (long i = 0; i < nreads; i++) {
+		if (random_offsets) {
+			/* xorshift64 */
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			offsets[i] = (int64_t)(x % (uint64_t)file_blocks) * BLOCK;
+		} else {
+			offsets[i] = (int64_t)(i % file_blocks) * BLOCK;
+		}
+	}
 }
 
 /* --- synchronous: one thread, pread in a loop ---------------------------- */
@@ -89,12 +130,12 @@ static void on_vent_read(int id, ssize_t result, void *arg)
 	}
 }
 
-static int run_vent(int threads, double *secs)
+static int run_vent_backend(int backend, int threads, double *secs)
 {
 	struct dispatcher *dsp = new_dispatcher(CLOCK_MONOTONIC);
 	int64_t t0;
 
-	vaio = vent_aio_new(dsp);
+	vaio = vent_aio_new_backend(dsp, backend);
 	if (!dsp || !vaio || vent_aio_set_threads(vaio, (unsigned)threads, (unsigned)threads) < 0)
 		return -1;
 	submitted = completed = 0;
@@ -110,6 +151,16 @@ static int run_vent(int threads, double *secs)
 	vent_aio_free(vaio);
 	free_dispatcher(dsp);
 	return failed ? -1 : 0;
+}
+
+static int run_vent_pool(int threads, double *secs)
+{
+	return run_vent_backend(VENT_AIO_POOL, threads, secs);
+}
+
+static int run_vent_uring(int threads, double *secs)
+{
+	return run_vent_backend(VENT_AIO_URING, threads, secs);
 }
 
 /* --- libuv: uv_fs_read on its pool, same window -------------------------- */
@@ -164,11 +215,13 @@ static int run_libuv(int threads, double *secs)
 
 /* --- driver -------------------------------------------------------------- */
 
-/* Runs @fn in a child; returns the seconds it measured, or < 0. */
-static double measure(int (*fn)(int, double *), int threads)
+/* Runs @fn in a child; returns the seconds it measured, or < 0, and in
+ * @cpu the CPU seconds the child used (all its threads, user + system). */
+static double measure(int (*fn)(int, double *), int threads, double *cpu)
 {
 	int p[2], status;
 	double secs = -1;
+	struct rusage ru;
 	pid_t pid;
 
 	if (pipe(p) < 0)
@@ -181,6 +234,8 @@ static double measure(int (*fn)(int, double *), int threads)
 		double s;
 
 		close(p[0]);
+		if (cold && posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) != 0)
+			_exit(1);
 		if (fn(threads, &s) < 0)
 			_exit(1);
 		if (write(p[1], &s, sizeof(s)) != sizeof(s))
@@ -191,8 +246,10 @@ static double measure(int (*fn)(int, double *), int threads)
 	if (read(p[0], &secs, sizeof(secs)) != sizeof(secs))
 		secs = -1;
 	close(p[0]);
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+	if (wait4(pid, &status, 0, &ru) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		secs = -1;
+	*cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 	return secs;
 }
 
@@ -206,30 +263,49 @@ static int cmp_double(const void *a, const void *b)
 static int json;
 static int first_row = 1;
 
-static int report(const char *name, int (*fn)(int, double *), int threads)
+/* One configuration: its runs are interleaved with the others'. */
+struct config {
+	const char *name;
+	int (*fn)(int, double *);
+	int threads;
+	double per_s[64];
+	double cpu_us[64]; /* CPU microseconds per read */
+};
+
+static int run_rounds(struct config *cfg, int n)
 {
-	double v[64], med;
+	for (int r = 0; r < repeat; r++)
+		for (int i = 0; i < n; i++) {
+			double cpu, s = measure(cfg[i].fn, cfg[i].threads, &cpu);
 
-	for (int i = 0; i < repeat; i++) {
-		double s = measure(fn, threads);
-
-		if (s <= 0) {
-			fprintf(stderr, "aio-bench: %s with %d threads failed\n", name, threads);
-			return -1;
+			if (s <= 0) {
+				fprintf(stderr, "aio-bench: %s with %d threads failed\n", cfg[i].name,
+					cfg[i].threads);
+				return -1;
+			}
+			cfg[i].per_s[r] = (double)nreads / s;
+			cfg[i].cpu_us[r] = cpu * 1e6 / (double)nreads;
 		}
-		v[i] = (double)nreads / s;
+	for (int i = 0; i < n; i++) {
+		double *v = cfg[i].per_s, *u = cfg[i].cpu_us, med, cmed;
+
+		qsort(v, (size_t)repeat, sizeof(v[0]), cmp_double);
+		qsort(u, (size_t)repeat, sizeof(u[0]), cmp_double);
+		med = repeat % 2 ? v[repeat / 2] : (v[repeat / 2 - 1] + v[repeat / 2]) / 2;
+		cmed = repeat % 2 ? u[repeat / 2] : (u[repeat / 2 - 1] + u[repeat / 2]) / 2;
+		if (json)
+			printf("%s\n  {\"impl\": \"%s\", \"threads\": %d, \"reads\": %ld, "
+			       "\"inflight\": %d, \"pattern\": \"%s\", \"cold\": %s, "
+			       "\"repeat\": %d, \"median_per_s\": %.0f, \"min_per_s\": %.0f, "
+			       "\"max_per_s\": %.0f, \"cpu_us_per_read\": %.2f}",
+			       first_row ? "[" : ",", cfg[i].name, cfg[i].threads, nreads, inflight,
+			       random_offsets ? "random" : "seq", cold ? "true" : "false", repeat, med,
+			       v[0], v[repeat - 1], cmed);
+		else
+			printf("%-10s %7d %8d %12.0f %12.0f %12.0f %8.2f\n", cfg[i].name,
+			       cfg[i].threads, inflight, med, v[0], v[repeat - 1], cmed);
+		first_row = 0;
 	}
-	qsort(v, (size_t)repeat, sizeof(v[0]), cmp_double);
-	med = repeat % 2 ? v[repeat / 2] : (v[repeat / 2 - 1] + v[repeat / 2]) / 2;
-	if (json)
-		printf("%s\n  {\"impl\": \"%s\", \"threads\": %d, \"reads\": %ld, \"inflight\": %d, "
-		       "\"repeat\": %d, \"median_per_s\": %.0f, \"min_per_s\": %.0f, "
-		       "\"max_per_s\": %.0f}",
-		       first_row ? "[" : ",", name, threads, nreads, inflight, repeat, med, v[0],
-		       v[repeat - 1]);
-	else
-		printf("%-8s %7d %14.0f %14.0f %14.0f\n", name, threads, med, v[0], v[repeat - 1]);
-	first_row = 0;
 	return 0;
 }
 
@@ -255,26 +331,32 @@ int main(int argc, char **argv)
 		{ "inflight", required_argument, NULL, 'q' },
 		{ "repeat", required_argument, NULL, 'r' },
 		{ "threads", required_argument, NULL, 't' },
+		{ "backend", required_argument, NULL, 'b' },
+		{ "pattern", required_argument, NULL, 'p' },
+		{ "cold", no_argument, NULL, 'c' },
+		{ "size", required_argument, NULL, 'm' },
 		{ "dir", required_argument, NULL, 'd' },
 		{ "impl", required_argument, NULL, 'i' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "smoke", no_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	char threads_list[64] = "1,2,4";
-	const char *only = NULL;
-	char path[4096];
+	char threads_list[64] = "1,2,4", depth_list[64] = "128";
+	const char *only = NULL, *backend = "both";
+	struct config cfg[32];
+	char path[4096], list[64];
 	char *tok, *save;
-	int c, rc = 0;
+	int c, rc = 0, maxq = 0;
 
-	while ((c = getopt_long(argc, argv, "n:q:r:t:d:i:js", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:q:r:t:b:p:cm:d:i:jsh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			nreads = parse(optarg, "-n", 1, 100000000);
 			break;
 		case 'q':
-			inflight = (int)parse(optarg, "-q", 1, 4096);
+			snprintf(depth_list, sizeof(depth_list), "%s", optarg);
 			break;
 		case 'r':
 			repeat = (int)parse(optarg, "-r", 1, 64);
@@ -282,12 +364,32 @@ int main(int argc, char **argv)
 		case 't':
 			snprintf(threads_list, sizeof(threads_list), "%s", optarg);
 			break;
+		case 'b':
+			if (strcmp(optarg, "pool") && strcmp(optarg, "uring") && strcmp(optarg, "both")) {
+				fprintf(stderr, "aio-bench: invalid value '%s' for -b\n%s", optarg, usage);
+				return 2;
+			}
+			backend = optarg;
+			break;
+		case 'p':
+			if (strcmp(optarg, "random") && strcmp(optarg, "seq")) {
+				fprintf(stderr, "aio-bench: invalid value '%s' for -p\n%s", optarg, usage);
+				return 2;
+			}
+			random_offsets = !strcmp(optarg, "random");
+			break;
+		case 'c':
+			cold = 1;
+			break;
+		case 'm':
+			file_blocks = parse(optarg, "-m", 1, 65536) * (1024 * 1024 / BLOCK);
+			break;
 		case 'd':
 			dir = optarg;
 			break;
 		case 'i':
 			if (strcmp(optarg, "sync") && strcmp(optarg, "vent") && strcmp(optarg, "libuv")) {
-				fprintf(stderr, "aio-bench: invalid value '%s' for -i\n", optarg);
+				fprintf(stderr, "aio-bench: invalid value '%s' for -i\n%s", optarg, usage);
 				return 2;
 			}
 			only = optarg;
@@ -299,17 +401,27 @@ int main(int argc, char **argv)
 			nreads = 5000;
 			repeat = 1;
 			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
 		default:
-			fprintf(stderr, "aio-bench: unrecognized option\n");
+			fputs(usage, stderr);
 			return 2;
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "aio-bench: unexpected argument '%s'\n", argv[optind]);
+		fprintf(stderr, "aio-bench: unexpected argument '%s'\n%s", argv[optind], usage);
 		return 2;
 	}
+	snprintf(list, sizeof(list), "%s", depth_list);
+	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		int q = (int)parse(tok, "-q", 1, 4096);
 
-	/* The file: 16 MiB, written and read once so it is in the page cache. */
+		if (q > maxq)
+			maxq = q;
+	}
+
+	/* The file, written and read once so it is in the page cache. */
 	snprintf(path, sizeof(path), "%s/aio-bench.XXXXXX", dir);
 	fd = mkstemp(path);
 	if (fd < 0) {
@@ -317,41 +429,59 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	unlink(path);
-	bufs = calloc((size_t)inflight, BLOCK);
-	if (!bufs)
+	bufs = calloc((size_t)maxq, BLOCK);
+	offsets = calloc((size_t)nreads, sizeof(*offsets));
+	if (!bufs || !offsets)
 		return 1;
+	make_offsets();
 	memset(bufs[0], 'x', BLOCK);
-	for (int i = 0; i < FILE_BLOCKS; i++)
+	for (long i = 0; i < file_blocks; i++)
 		if (pwrite(fd, bufs[0], BLOCK, (off_t)i * BLOCK) != BLOCK) {
 			perror("pwrite");
 			return 1;
 		}
-	for (int i = 0; i < FILE_BLOCKS; i++)
+	if (cold && fdatasync(fd) < 0) /* clean pages, so DONTNEED evicts them */
+		return 1;
+	for (long i = 0; i < file_blocks; i++)
 		if (pread(fd, bufs[0], BLOCK, (off_t)i * BLOCK) != BLOCK)
 			return 1;
 
 	if (!json) {
-		printf("# %ld preads of 4 KiB (cached 16 MiB file), %d in flight, median of %d\n",
-		       nreads, inflight, repeat);
-		printf("%-8s %7s %14s %14s %14s\n", "impl", "threads", "reads/s", "min", "max");
+		printf("# %ld preads of 4 KiB, %s offsets in a %s %ld MiB file, median of %d "
+		       "interleaved rounds\n",
+		       nreads, random_offsets ? "random" : "sequential",
+		       cold ? "evicted (cold)" : "cached", file_blocks * BLOCK / (1024 * 1024), repeat);
+		printf("%-10s %7s %8s %12s %12s %12s %8s\n", "impl", "threads", "inflight",
+		       "reads/s", "min", "max", "cpu us");
 	}
 #define WANT(name) (!only || !strcmp(only, name))
-	if (WANT("sync"))
-		rc |= report("sync", run_sync, 1);
-	snprintf(path, sizeof(path), "%s", threads_list);
-	for (tok = strtok_r(path, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		int t = (int)parse(tok, "-t", 1, 1024);
+	snprintf(list, sizeof(list), "%s", depth_list);
+	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *tsave, *t;
+		int n = 0;
 
-		if (WANT("vent"))
-			rc |= report("vent", run_vent, t);
+		inflight = (int)parse(tok, "-q", 1, 4096);
+		if (WANT("sync"))
+			cfg[n++] = (struct config){ "sync", run_sync, 1, { 0 }, { 0 } };
+		if (WANT("vent") && strcmp(backend, "pool"))
+			cfg[n++] = (struct config){ "vent-uring", run_vent_uring, 1, { 0 }, { 0 } };
+		snprintf(path, sizeof(path), "%s", threads_list);
+		for (t = strtok_r(path, ",", &tsave); t && n < 30; t = strtok_r(NULL, ",", &tsave)) {
+			int th = (int)parse(t, "-t", 1, 1024);
+
+			if (WANT("vent") && strcmp(backend, "uring"))
+				cfg[n++] = (struct config){ "vent-pool", run_vent_pool, th, { 0 }, { 0 } };
 #ifdef HAVE_LIBUV
-		if (WANT("libuv"))
-			rc |= report("libuv", run_libuv, t);
+			if (WANT("libuv"))
+				cfg[n++] = (struct config){ "libuv", run_libuv, th, { 0 }, { 0 } };
 #endif
+		}
+		rc |= run_rounds(cfg, n);
 	}
 	if (json)
 		printf("\n]\n");
 	close(fd);
 	free(bufs);
+	free(offsets);
 	return rc ? 1 : 0;
 }
