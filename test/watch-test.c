@@ -944,14 +944,9 @@ static void *loop_main(void *arg)
 	return NULL;
 }
 
-/* Attach on this thread first (see watch.h), then run the loop there. */
+/* Runs the loop on a new thread; watch calls may come from any thread. */
 static void loop_start(struct loop_thread *lt, struct dispatcher *dsp)
 {
-	struct rec r = {0};
-	int t = vent_add_timeout(dsp, -1, rec_timeout, &r, NULL);
-
-	assert_true(t > 0);
-	assert_int_equal(vent_remove_timeout(dsp, t), 0);
 	lt->dsp = dsp;
 	assert_int_equal(pthread_create(&lt->tid, NULL, loop_main, lt), 0);
 }
@@ -1261,7 +1256,6 @@ static void test_watch_churn_8_threads(void **state)
 	struct fix *f = *state;
 	static struct churn_worker cw[CHURN_THREADS];
 	pthread_t th[CHURN_THREADS];
-	struct rec r = {0};
 
 	memset(&churn, 0, sizeof(churn));
 	memset(cw, 0, sizeof(cw));
@@ -1272,10 +1266,7 @@ static void test_watch_churn_8_threads(void **state)
 				 0);
 	close(churn.fds[3][1]); /* one hung-up socket: HANGUP reports */
 	churn.fds[3][1] = churn.fds[3][0];
-	/* attach on this thread, then hand the dispatcher to the loop thread */
-	int t = vent_add_timeout(f->dsp, -1, rec_timeout, &r, NULL);
-	assert_true(t > 0);
-	assert_int_equal(vent_remove_timeout(f->dsp, t), 0);
+	/* No attach beforehand: the first calls come from the workers. */
 	pthread_t loop;
 	assert_int_equal(pthread_create(&loop, NULL, churn_loop, NULL), 0);
 	for (int i = 0; i < CHURN_THREADS; i++) {
@@ -1320,6 +1311,137 @@ static void test_watch_churn_8_threads(void **state)
 		if (churn.fds[i][1] != churn.fds[i][0])
 			close(churn.fds[i][1]);
 	}
+}
+
+/*
+ * The first watch calls on a dispatcher come from many threads at once
+ * while its loop runs on another, and again after each
+ * cleanup_dispatcher() (which detaches vent's watch machinery): nothing
+ * is attached beforehand on the loop thread. Under TSan (with libvent
+ * itself instrumented) any touch of the dispatcher's tables from those
+ * threads is a reported race.
+ */
+#define FIRST_THREADS 8
+#define FIRST_ROUNDS 12
+
+static struct {
+	struct dispatcher *dsp;
+	pthread_t loop;
+	pthread_barrier_t go;
+	int wfd;
+	int wrong_thread;
+} first;
+
+struct first_watch {
+	int calls;
+	int frees;
+};
+
+static void first_check_thread(void)
+{
+	if (!pthread_equal(pthread_self(), first.loop))
+		__atomic_add_fetch(&first.wrong_thread, 1, __ATOMIC_SEQ_CST);
+}
+
+static void first_timeout(int timer, void *opaque)
+{
+	struct first_watch *w = opaque;
+
+	(void)timer;
+	first_check_thread();
+	__atomic_add_fetch(&w->calls, 1, __ATOMIC_SEQ_CST);
+}
+
+static void first_handle(int watch, int fd, int events, void *opaque)
+{
+	struct first_watch *w = opaque;
+
+	(void)watch;
+	(void)fd;
+	(void)events;
+	first_check_thread();
+	__atomic_add_fetch(&w->calls, 1, __ATOMIC_SEQ_CST);
+}
+
+static void first_free(void *opaque)
+{
+	struct first_watch *w = opaque;
+
+	first_check_thread();
+	__atomic_add_fetch(&w->frees, 1, __ATOMIC_SEQ_CST);
+}
+
+static void wait_atomic(int *p, int want)
+{
+	const int64_t t0 = now_ns();
+
+	while (__atomic_load_n(p, __ATOMIC_SEQ_CST) < want) {
+		assert_true(now_ns() - t0 < 30 * 1000000000LL);
+		sleep_ms(1);
+	}
+}
+
+static void *first_worker(void *arg)
+{
+	struct first_watch *w = arg; /* [0]: timeout, [1]: handle */
+
+	pthread_barrier_wait(&first.go);
+	int t = vent_add_timeout(first.dsp, 0, first_timeout, &w[0], first_free);
+	int h = vent_add_handle(first.dsp, first.wfd, VENT_HANDLE_WRITABLE, first_handle, &w[1],
+				first_free);
+	assert_true(t > 0);
+	assert_true(h > 0);
+	wait_atomic(&w[0].calls, 1);
+	wait_atomic(&w[1].calls, 1);
+	assert_int_equal(vent_remove_timeout(first.dsp, t), 0);
+	assert_int_equal(vent_remove_handle(first.dsp, h), 0);
+	wait_atomic(&w[0].frees, 1);
+	wait_atomic(&w[1].frees, 1);
+	return NULL;
+}
+
+static void *first_loop(void *arg)
+{
+	(void)arg;
+	assert_int_equal(event_loop(first.dsp, NULL, NULL), 0);
+	return NULL;
+}
+
+static void test_watch_first_calls_from_threads(void **state)
+{
+	struct fix *f = *state;
+	static struct first_watch w[FIRST_THREADS][2];
+	pthread_t th[FIRST_THREADS];
+	int p[2];
+
+	memset(&first, 0, sizeof(first));
+	first.dsp = f->dsp;
+	assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	first.wfd = p[1];
+	for (int round = 0; round < FIRST_ROUNDS; round++) {
+		memset(w, 0, sizeof(w));
+		assert_int_equal(pthread_barrier_init(&first.go, NULL, FIRST_THREADS + 1), 0);
+		assert_int_equal(pthread_create(&first.loop, NULL, first_loop, NULL), 0);
+		for (int i = 0; i < FIRST_THREADS; i++)
+			assert_int_equal(pthread_create(&th[i], NULL, first_worker, w[i]), 0);
+		/* Vary whether the loop is already asleep in epoll_wait(). */
+		sleep_ms(round % 3);
+		pthread_barrier_wait(&first.go);
+		for (int i = 0; i < FIRST_THREADS; i++)
+			assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(vent_loop_stop(f->dsp), 0);
+		assert_int_equal(pthread_join(first.loop, NULL), 0);
+		pthread_barrier_destroy(&first.go);
+		for (int i = 0; i < FIRST_THREADS; i++) {
+			assert_int_equal(w[i][0].frees, 1);
+			assert_int_equal(w[i][1].frees, 1);
+		}
+		/* Detaches the adapter: the next round's first calls attach again. */
+		assert_int_equal(cleanup_dispatcher(f->dsp), 0);
+	}
+	assert_int_equal(first.wrong_thread, 0);
+	close(p[0]);
+	close(p[1]);
 }
 
 /*
@@ -1525,6 +1647,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_watch_handle_toggle_from_thread, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_watch_churn_8_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_watch_first_calls_from_threads, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_watch_fork_while_churning, setup, teardown),
 	};
 	const char *group = argc > 1 ? argv[1] : "";

@@ -86,9 +86,9 @@ static inline void vent__libvirt_noop(int timer, void *opaque) VENT_NOEXCEPT
  * vent_libvirt_register() - make @dsp libvirt's event loop
  * @dsp: the dispatcher that will run libvirt's events
  *
- * Attaches vent's watch machinery to @dsp on the calling thread (so call it
- * from the thread that owns @dsp, or before any thread runs its loop), then
- * installs it with virEventRegisterImpl(). Call it once, before opening the
+ * Attaches vent's watch machinery to @dsp (from any thread, whether the
+ * loop runs or not: see "Attaching" in vent/watch.h), then installs it
+ * with virEventRegisterImpl(). Call it once, before opening the
  * first libvirt connection, instead of virEventRegisterDefaultImpl(); then
  * run the loop with event_loop(@dsp, ...) (or event_wait()/vent_wait()) on
  * one thread. libvirt's callbacks (domain events, RPC, keepalive) run on
@@ -98,9 +98,8 @@ static inline void vent__libvirt_noop(int timer, void *opaque) VENT_NOEXCEPT
  * long as libvirt may use it (until the last connection is closed and its
  * callbacks deregistered).
  *
- * Return: 0; -EINVAL if @dsp is NULL; -ENOMEM, -EMFILE, -ENFILE, -ENOSPC
- * when out of memory, fds or epoll watches; -EBUSY while @dsp is being
- * cleaned or freed; -ECHILD in a forked child.
+ * Return: 0; -EINVAL if @dsp is NULL; -ENOMEM when out of memory; -EBUSY
+ * while @dsp is being cleaned or freed; -ECHILD in a forked child.
  */
 static inline int vent_libvirt_register(struct dispatcher *dsp) VENT_NOEXCEPT
 {

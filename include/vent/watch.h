@@ -32,11 +32,14 @@
  * opaque after the call). A watch removed while no loop runs gets its free
  * callback on the next wait, or in free_dispatcher().
  *
- * Attaching. The first call on a dispatcher attaches vent's watch machinery
- * to it: one internal event (an eventfd) is added with event_add(). Like
- * event_add(), that first call must come from the thread that owns the
- * dispatcher, or while no other thread is using it (vent_libvirt_register()
- * does it for you). After that, any thread.
+ * Attaching. The first call on a dispatcher (and the first after
+ * cleanup_dispatcher(), which detaches it) attaches vent's watch machinery
+ * to it without touching the dispatcher from the calling thread: it hands
+ * the work to the loop thread through the dispatcher's own wakeup (the one
+ * vent_dispatcher_wake() uses), and the loop adds one internal event (no
+ * fd, no timeout) in its next wait. So that call too may come from any
+ * thread, while the loop runs or not; it opens no fd. Watch callbacks and
+ * free callbacks count in vent_wait()'s result like any other callbacks.
  *
  * Fork: in a forked child every function returns -ECHILD for an inherited
  * dispatcher, without blocking, whatever other threads of the parent were
@@ -128,9 +131,9 @@ typedef void (*vent_free_cb)(void *opaque);
  * -EINVAL if @dsp or @cb is NULL, @fd < 0 or @events has bits other than
  * VENT_HANDLE_*; -EBADF if @fd is not an open fd; -EPERM if @fd cannot be
  * watched (a regular file or a directory); -ENOSPC when the ids are
- * exhausted; -ENOMEM, -EMFILE, -ENFILE, -ENOSPC when out of memory, fds or
- * epoll watches (first call on a dispatcher); -EBUSY while the dispatcher
- * is being cleaned or freed; -ECHILD in a forked child.
+ * exhausted; -ENOMEM when out of memory; -EBUSY while the dispatcher is
+ * being cleaned or freed (from a cleanup callback); -ECHILD in a forked
+ * child.
  */
 int vent_add_handle(struct dispatcher *dsp, int fd, int events, vent_handle_cb cb,
 		    void *opaque, vent_free_cb ff) VENT_NOEXCEPT;
@@ -190,9 +193,9 @@ int vent_remove_handle(struct dispatcher *dsp, int watch) VENT_NOEXCEPT;
  * -EINVAL if @dsp or @cb is NULL or @interval_ms < -1, or if @interval_ms
  * > 0 and the dispatcher's clock cannot be read (clock_gettime(2)'s error:
  * nothing is added); -ENOSPC when the
- * ids are exhausted; -ENOMEM, -EMFILE, -ENFILE, -ENOSPC when out of memory,
- * fds or epoll watches (first call on a dispatcher); -EBUSY while the
- * dispatcher is being cleaned or freed; -ECHILD in a forked child.
+ * ids are exhausted; -ENOMEM when out of memory; -EBUSY while the
+ * dispatcher is being cleaned or freed (from a cleanup callback); -ECHILD
+ * in a forked child.
  */
 int vent_add_timeout(struct dispatcher *dsp, int interval_ms, vent_timeout_cb cb, void *opaque,
 		     vent_free_cb ff) VENT_NOEXCEPT;

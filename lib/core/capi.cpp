@@ -193,6 +193,25 @@ VENT_PUBLIC int vent_dispatcher_wake(struct dispatcher *dsp) noexcept
 	return dsp->impl.wake();
 }
 
+} // extern "C"
+
+// Internal (core/loop_task.hpp): not exported, so not VENT_PUBLIC.
+int vent::post_loop_task(struct dispatcher *dsp, LoopTask *task) noexcept
+{
+	if (!dsp || !task || !task->run)
+		return -EINVAL;
+	if (dsp->impl.forked())
+		return -ECHILD;
+	return dsp->impl.post(task);
+}
+
+bool vent::loop_closing(const struct dispatcher *dsp) noexcept
+{
+	return dsp->impl.closing();
+}
+
+extern "C" {
+
 VENT_PUBLIC const char *vent_version(void) noexcept
 {
 	return VENT_VERSION_STRING;

@@ -640,6 +640,9 @@ int Dispatcher::wait_inner(int timeout_ms, const sigset_t *sigmask) noexcept
 			// Before the stop flag is read (loop()): a stop whose
 			// wake this drain answers is seen (base/wakeup.hpp).
 			wake_.drain();
+			// After the drain: a task whose post's wake coalesced
+			// into the one just drained is on the list by now.
+			ncallbacks_ += run_tasks(false);
 			continue;
 		}
 		const uint32_t slot = static_cast<uint32_t>(id);
@@ -719,6 +722,7 @@ bool Dispatcher::leave() noexcept
 void Dispatcher::teardown(bool kernel) noexcept
 {
 	tearing_down_ = true;
+	closing_.store(true, std::memory_order_seq_cst);
 	depth_++;
 	epoch_++;
 	for (size_t i = 0; i < slots_.size(); i++) {
@@ -738,8 +742,12 @@ void Dispatcher::teardown(bool kernel) noexcept
 	heap_.clear();
 	if (kernel && !destroyed_)
 		disarm_timer();
+	// Tasks posted before closing_ was set never run now; posts made
+	// after are refused (-EBUSY) until this returns.
+	run_tasks(true);
 	depth_--;
 	tearing_down_ = false;
+	closing_.store(destroyed_, std::memory_order_seq_cst);
 }
 
 int Dispatcher::cleanup() noexcept
@@ -774,6 +782,50 @@ int Dispatcher::stop() noexcept
 {
 	stop_.store(true, std::memory_order_seq_cst);
 	return wake();
+}
+
+int Dispatcher::post(LoopTask *task) noexcept
+{
+	if (closing_.load(std::memory_order_seq_cst))
+		return -EBUSY;
+	LoopTask *head = tasks_.load(std::memory_order_relaxed);
+	do
+		task->next = head;
+	while (!tasks_.compare_exchange_weak(head, task, std::memory_order_release,
+					     std::memory_order_relaxed));
+	// After the push: the loop's drain then sees the task (wakeup.hpp).
+	wake_.signal();
+	return 0;
+}
+
+/*
+ * Runs the posted tasks, oldest first. A task that cleans or frees the
+ * dispatcher (through a callback it runs) cancels those after it.
+ */
+int Dispatcher::run_tasks(bool cancelled) noexcept
+{
+	LoopTask *head = tasks_.exchange(nullptr, std::memory_order_acquire);
+	if (!head)
+		return 0;
+	LoopTask *fifo = nullptr;
+	while (head) {
+		LoopTask *next = head->next;
+		head->next = fifo;
+		fifo = head;
+		head = next;
+	}
+	const uint64_t epoch = epoch_;
+	int n = 0;
+	while (fifo) {
+		LoopTask *next = fifo->next;
+		fifo->next = nullptr;
+		const bool cancel = cancelled || batch_aborted(epoch);
+		const int r = fifo->run(fifo, cancel);
+		if (!cancel)
+			n += r;
+		fifo = next;
+	}
+	return n;
 }
 
 int Dispatcher::wake() noexcept

@@ -17,6 +17,7 @@
 #include "base/time.hpp"
 #include "base/unique_fd.hpp"
 #include "base/wakeup.hpp"
+#include "core/loop_task.hpp"
 #include "core/timeout_heap.hpp"
 
 namespace vent {
@@ -80,6 +81,9 @@ public:
 	void destroy() noexcept;
 	int stop() noexcept;
 	int wake() noexcept;
+	// post_loop_task() (loop_task.hpp).
+	int post(LoopTask *task) noexcept;
+	bool closing() const noexcept { return closing_.load(std::memory_order_seq_cst); }
 	// Private bit of evt->flags: the event's callback is running. Lets
 	// _event_invoke_callback() refuse to run a callback re-entrantly.
 	static constexpr unsigned short kRunningFlag = 1 << 10;
@@ -233,6 +237,9 @@ private:
 	// Leaves a library frame; deletes the dispatcher if it was freed from
 	// a callback and this was the outermost frame. Returns true if so.
 	bool leave() noexcept;
+	// Runs (or, with @cancelled, cancels) the posted tasks; returns the
+	// callbacks they ran.
+	int run_tasks(bool cancelled) noexcept;
 
 	detail::ForkGuard fork_;
 	int clock_;
@@ -246,6 +253,11 @@ private:
 	UniqueFd front_;
 	UniqueFd tfd_;
 	detail::Wakeup wake_;
+	// Posted loop tasks, newest first (a lock-free stack: the loop takes
+	// the whole list at once, so there is no ABA). closing_ refuses posts
+	// while cleanup/free runs; both are read by foreign threads.
+	std::atomic<LoopTask *> tasks_{nullptr};
+	std::atomic<bool> closing_{false};
 	Deleter deleter_ = nullptr;
 	struct dispatcher *tag_ = nullptr;
 

@@ -9,7 +9,6 @@
 
 #include <pthread.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -129,14 +128,22 @@ CoreObj *owner_of(struct event *evt) noexcept
 } // namespace
 
 WatchAdapter::WatchAdapter(struct dispatcher *dsp)
-	: dsp_(dsp), clock_(dispatcher_get_clocksource(dsp))
+	: dsp_(dsp), clock_(dispatcher_get_clocksource(dsp)),
+	  ctl_(std::make_shared<CoreObj>(CoreObj::Kind::Control, this))
 {
 	if (clock_ < 0)
 		throw std::system_error(-clock_, std::generic_category());
+	task_.run = on_task;
+	task_.ad = this;
+	// The anchor: no fd, no timeout, so it never fires; what it brings is
+	// its cleanup callback, run when the dispatcher is cleaned or freed.
+	struct event &ev = ctl_->ce.ev;
+	ev.fd = -1;
+	ev.callback = on_anchor;
+	ev.cleanup = on_cleanup;
 }
 
-// Only memory and our own eventfd: never a call into the dispatcher, which
-// may already be gone.
+// Only memory: never a call into the dispatcher, which may already be gone.
 WatchAdapter::~WatchAdapter() = default;
 
 std::shared_ptr<WatchAdapter> WatchAdapter::get(struct dispatcher *dsp, bool create, bool *created)
@@ -159,67 +166,69 @@ std::shared_ptr<WatchAdapter> WatchAdapter::get(struct dispatcher *dsp, bool cre
 	if (!create)
 		return nullptr;
 	auto ad = std::make_shared<WatchAdapter>(dsp);
-	// The map entry first: its node is an allocation, and once attach()
-	// has registered the control event nothing may fail any more, or the
-	// dispatcher would keep an adapter (and its eventfd) that no map finds.
+	// The map entry first: its node is an allocation, and once the task
+	// is posted nothing may fail any more, or the loop would attach an
+	// adapter that no map finds.
 	auto pos = r.map.emplace(dsp, ad).first;
-	try {
-		ad->attach();
-	} catch (...) {
-		r.map.erase(pos);
-		throw;
+	{
+		Lock l(ad->mu_);
+		if (int rc = ad->kick_locked(); rc < 0) {
+			// -EBUSY: the dispatcher is being cleaned or freed.
+			r.map.erase(pos);
+			throw std::system_error(-rc, std::generic_category());
+		}
 	}
 	if (created)
 		*created = true;
 	return ad;
 }
 
+// Removes @this from the registry, if it is still the adapter of its
+// dispatcher there.
+void WatchAdapter::unregister() noexcept
+{
+	Registry &r = registry();
+	std::lock_guard<std::mutex> g(r.mu);
+	auto it = r.map.find(dsp_);
+	if (it != r.map.end() && it->second.get() == this)
+		r.map.erase(it);
+}
+
 /*
- * A failed first add must leave the dispatcher as it found it: no control
- * event, no eventfd. Another thread may have found the adapter in the map
- * since get() published it; if it added a watch, the adapter stays.
+ * A failed first add must leave the dispatcher as it found it: the adapter
+ * is dropped from the registry, and its attach task (posted by get())
+ * then finds it detached and does nothing. Another thread may have found
+ * the adapter in the map since get() published it; if it added a watch,
+ * or the loop attached the adapter already, it stays.
  */
 void WatchAdapter::abandon() noexcept
 {
-	std::shared_ptr<CoreObj> ctl;
-	{
-		Registry &r = registry();
-		std::lock_guard<std::mutex> g(r.mu);
-		Lock l(mu_);
-		if (detached_ || !handles_.empty() || !timers_.empty() || !ctl_)
-			return;
-		auto it = r.map.find(dsp_);
-		if (it != r.map.end() && it->second.get() == this)
-			r.map.erase(it);
-		// Adds racing with us now fail with -EBUSY, as after a cleanup.
-		detached_ = true;
-		ctl = std::move(ctl_);
-	}
-	// Nothing else was ever registered: the queue holds nothing for the
-	// core, and the control callback has not run with anything to do.
-	event_remove(&ctl->ce.ev);
-	ctl->in_core = false;
-	ctl->ad_ref.reset();
-	ctl->core_ref.reset();
+	Registry &r = registry();
+	std::lock_guard<std::mutex> g(r.mu);
+	Lock l(mu_);
+	if (detached_ || !handles_.empty() || !timers_.empty() || ctl_->in_core)
+		return;
+	auto it = r.map.find(dsp_);
+	if (it != r.map.end() && it->second.get() == this)
+		r.map.erase(it);
+	// Adds racing with us now fail with -EBUSY, as after a cleanup.
+	detached_ = true;
 }
 
-// Registers the control eventfd. This is the one dispatcher call made on the
-// caller's thread rather than the loop thread (see watch.h, "Attaching").
-void WatchAdapter::attach()
+/*
+ * Adds the anchor event, on the loop thread (from the first task run): the
+ * one dispatcher call that used to be made on the caller's thread. Only
+ * -ENOMEM can fail it (no fd, no timeout).
+ */
+int WatchAdapter::attach_locked() noexcept
 {
-	auto ctl = std::make_shared<CoreObj>(CoreObj::Kind::Control, this);
-	struct event &ev = ctl->ce.ev;
-	ev.fd = wake_.fd();
-	ev.ep.events = EPOLLIN;
-	ev.callback = on_control;
-	ev.cleanup = on_cleanup;
-	int rc = event_add(dsp_, &ev);
+	int rc = event_add(dsp_, &ctl_->ce.ev);
 	if (rc < 0)
-		throw std::system_error(-rc, std::generic_category());
-	ctl->in_core = true;
-	ctl->core_ref = ctl;
-	ctl->ad_ref = shared_from_this();
-	ctl_ = std::move(ctl);
+		return rc;
+	ctl_->in_core = true;
+	ctl_->core_ref = ctl_;
+	ctl_->ad_ref = shared_from_this();
+	return 0;
 }
 
 // The deadline @interval_ms from now into @due (see Timer::due); 0 or -errno.
@@ -247,11 +256,22 @@ int WatchAdapter::next_id() noexcept
 	return id;
 }
 
-// Wakes the loop so that its control callback runs. Coalesced: one write
-// until the callback has drained the eventfd (base/wakeup.hpp).
-void WatchAdapter::kick_locked() noexcept
+/*
+ * Has the loop thread run on_task(): posts the adapter's task, which rides
+ * on the dispatcher's own wakeup (core/loop_task.hpp). Coalesced: one post
+ * until the task has run. The task holds a reference to the adapter.
+ * Returns 0, or -EBUSY while the dispatcher is being cleaned or freed:
+ * then the cleanup detaches the adapter and takes what was queued.
+ */
+int WatchAdapter::kick_locked() noexcept
 {
-	wake_.signal();
+	if (task_ref_)
+		return 0;
+	task_ref_ = shared_from_this();
+	int rc = post_loop_task(dsp_, &task_);
+	if (rc < 0)
+		task_ref_.reset(); // the caller holds another reference
+	return rc;
 }
 
 void WatchAdapter::queue_locked(const std::shared_ptr<CoreObj> &obj) noexcept
@@ -307,7 +327,8 @@ int WatchAdapter::add_handle(int fd, int events, vent_handle_cb cb, void *opaque
 	h->ff = ff;
 
 	Lock l(mu_);
-	if (detached_)
+	// Detached, or about to be: the dispatcher is being cleaned or freed.
+	if (detached_ || loop_closing(dsp_))
 		return -EBUSY;
 	std::shared_ptr<FdEntry> entry;
 	auto it = fds_.find(fd);
@@ -396,7 +417,8 @@ int WatchAdapter::add_timeout(int interval_ms, vent_timeout_cb cb, void *opaque,
 	t->interval = interval_ms;
 
 	Lock l(mu_);
-	if (detached_)
+	// Detached, or about to be: the dispatcher is being cleaned or freed.
+	if (detached_ || loop_closing(dsp_))
 		return -EBUSY;
 	timers_.reserve(timers_.size() + 1);
 	int64_t due = 0;
@@ -588,40 +610,74 @@ void WatchAdapter::callback_done(Watch &w, Lock &l) noexcept
 }
 
 // Runs the free callbacks of a list of removed watches; no lock held.
-void WatchAdapter::run_graves(std::shared_ptr<Watch> head) noexcept
+// Returns how many ran.
+int WatchAdapter::run_graves(std::shared_ptr<Watch> head) noexcept
 {
+	int n = 0;
 	while (head) {
 		std::shared_ptr<Watch> next = std::move(head->grave_next);
-		if (head->ff)
+		if (head->ff) {
 			call_free(head->ff, head->opaque);
+			n++;
+		}
 		head = std::move(next);
 	}
+	return n;
 }
 
-int WatchAdapter::on_control(struct event *evt, uint32_t events) noexcept
+/*
+ * The adapter's loop task (posted by kick_locked()). On the loop thread:
+ * attaches the adapter on its first run, applies the queued changes, tells
+ * the watches of fds epoll refused, and runs the due free callbacks.
+ * Cancelled (the dispatcher is cleaned or freed with the task pending):
+ * detaches the adapter, as the anchor's cleanup does.
+ */
+int WatchAdapter::on_task(LoopTask *task, bool cancelled) noexcept
 {
-	(void)events;
-	WatchAdapter *ad = owner_of(evt)->ad;
+	WatchAdapter *ad = static_cast<Task *>(task)->ad;
+	// free_dispatcher() in a forked child: see on_cleanup().
+	if (ad->forked())
+		return 0;
 	std::shared_ptr<WatchAdapter> keep;
 	std::shared_ptr<Watch> graves;
+	int n = 0;
+	if (cancelled)
+		ad->unregister();
 	{
 		Lock l(ad->mu_);
-		keep = owner_of(evt)->ad_ref;
-		// Before the queues are read: a kick after this writes again.
-		ad->wake_.drain();
-		ad->sync_locked();
-		std::shared_ptr<FdEntry> failed = std::move(ad->failed_head_);
-		while (failed) {
-			std::shared_ptr<FdEntry> next = std::move(failed->failed_next);
-			ad->deliver(*failed, VENT_HANDLE_ERROR, l);
-			failed = std::move(next);
+		keep = std::move(ad->task_ref_);
+		if (cancelled) {
+			if (!ad->detached_)
+				ad->detach_locked(graves);
+		} else if (ad->detached_) {
+			return 0; // abandoned, or cleaned since the post
+		} else if (!ad->ctl_->in_core && ad->attach_locked() < 0) {
+			// -ENOMEM: try again in the next wait.
+			ad->kick_locked();
+			return 0;
+		} else {
+			ad->sync_locked();
+			std::shared_ptr<FdEntry> failed = std::move(ad->failed_head_);
+			while (failed) {
+				std::shared_ptr<FdEntry> next = std::move(failed->failed_next);
+				n += ad->deliver(*failed, VENT_HANDLE_ERROR, l);
+				failed = std::move(next);
+			}
+			graves = std::move(ad->grave_head_);
+			ad->grave_tail_ = nullptr;
 		}
-		graves = ad->take_graves_locked(std::move(ad->grave_head_));
-		ad->grave_tail_ = nullptr;
+		graves = ad->take_graves_locked(std::move(graves));
 	}
 	// The watches in @graves were removed before this point, and none of
 	// their callbacks is running (take_graves_locked()).
-	ad->run_graves(std::move(graves));
+	return n + run_graves(std::move(graves));
+}
+
+// The anchor never fires (no fd, no timeout).
+int WatchAdapter::on_anchor(struct event *evt, uint32_t events) noexcept
+{
+	(void)evt;
+	(void)events;
 	return EVENTCB_CONTINUE;
 }
 
@@ -642,9 +698,10 @@ int WatchAdapter::on_fd(struct event *evt, uint32_t events) noexcept
 	return EVENTCB_CONTINUE;
 }
 
-void WatchAdapter::deliver(FdEntry &e, int ready, Lock &l) noexcept
+int WatchAdapter::deliver(FdEntry &e, int ready, Lock &l) noexcept
 {
 	const uint64_t round = ++round_;
+	int n = 0;
 	/*
 	 * Each watch of the fd at most once per round. The list may change
 	 * while a callback runs (any watch may be removed, added or updated),
@@ -674,9 +731,11 @@ void WatchAdapter::deliver(FdEntry &e, int ready, Lock &l) noexcept
 		h->running++;
 		l.unlock();
 		call_handle(cb, id, fd, events, opaque);
+		n++;
 		l.lock();
 		callback_done(*h, l);
 	}
+	return n;
 }
 
 int WatchAdapter::on_timer(struct event *evt, uint32_t events) noexcept
@@ -740,19 +799,14 @@ void WatchAdapter::on_cleanup(struct event *evt) noexcept
 	std::shared_ptr<CoreObj> self;
 	std::shared_ptr<Watch> graves;
 	bool control = obj->kind == CoreObj::Kind::Control;
-	if (control) {
-		Registry &r = registry();
-		std::lock_guard<std::mutex> g(r.mu);
-		auto it = r.map.find(ad->dsp_);
-		if (it != r.map.end() && it->second.get() == ad)
-			r.map.erase(it);
-	}
+	if (control)
+		ad->unregister();
 	{
 		Lock l(ad->mu_);
 		obj->in_core = false;
 		keep = std::move(obj->ad_ref);
 		self = std::move(obj->core_ref);
-		if (control) {
+		if (control && !ad->detached_) {
 			ad->detach_locked(graves);
 			graves = ad->take_graves_locked(std::move(graves));
 		}
@@ -782,7 +836,6 @@ void WatchAdapter::detach_locked(std::shared_ptr<Watch> &graves) noexcept
 	}
 	graves = std::move(grave_head_);
 	grave_tail_ = nullptr;
-	ctl_.reset();
 }
 
 } // namespace vent

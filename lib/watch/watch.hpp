@@ -14,7 +14,7 @@
 
 #include "base/fork_guard.hpp"
 #include "base/time.hpp"
-#include "base/wakeup.hpp"
+#include "core/loop_task.hpp"
 
 namespace vent {
 
@@ -114,12 +114,16 @@ struct Timer final : CoreObj, Watch {
  * The per-dispatcher state behind vent/watch.h. It uses the dispatcher only
  * through the public event.h API, and only on the loop thread: every
  * function may be called from any thread, so calls update the adapter's own
- * state under its mutex, queue what the dispatcher must learn, and wake the
- * loop through an eventfd; the control event's callback (on the loop
- * thread) then applies the queue with event_add()/event_modify()/
- * event_mod_timeout()/event_remove() and runs the due free callbacks with
- * the mutex released. Dispatch consults the adapter's state, not the
- * core's, so a change is in force as soon as the call returns.
+ * state under its mutex, queue what the dispatcher must learn, and post the
+ * adapter's loop task (core/loop_task.hpp), which wakes the loop through
+ * the dispatcher's own wake eventfd; the task (on the loop thread) then
+ * applies the queue with event_add()/event_modify()/event_mod_timeout()/
+ * event_remove() and runs the due free callbacks with the mutex released.
+ * Even the first call on a dispatcher touches nothing of it but that post:
+ * the task's first run adds the adapter's anchor event (no fd, no timeout),
+ * whose cleanup tells the adapter that the dispatcher is cleaned or freed.
+ * Dispatch consults the adapter's state, not the core's, so a change is in
+ * force as soon as the call returns.
  */
 class WatchAdapter : public std::enable_shared_from_this<WatchAdapter> {
 public:
@@ -129,13 +133,14 @@ public:
 	WatchAdapter &operator=(const WatchAdapter &) = delete;
 
 	// The adapter attached to @dsp; with @create, attaches one if there is
-	// none (throws on failure; *@created says whether this call did).
-	// nullptr if none and !@create.
+	// none (throws on failure, std::system_error(ECHILD) for a dispatcher
+	// inherited across fork(); *@created says whether this call did).
+	// nullptr if none and !@create. Any thread.
 	static std::shared_ptr<WatchAdapter> get(struct dispatcher *dsp, bool create,
 						 bool *created = nullptr);
 	// Undoes the attach of an adapter that get() just created for an add
-	// that then failed, unless a watch was added to it meanwhile. Must run
-	// in the call that attached it (the dispatcher's thread).
+	// that then failed, unless a watch was added to it meanwhile. Any
+	// thread.
 	void abandon() noexcept;
 
 	bool forked() const noexcept { return fork_.forked(); }
@@ -152,41 +157,50 @@ public:
 private:
 	using Lock = std::unique_lock<std::mutex>;
 
-	void attach();
+	struct Task : LoopTask {
+		WatchAdapter *ad = nullptr;
+	};
+
+	int attach_locked() noexcept;
+	void unregister() noexcept;
 	// Reads the dispatcher's clock into @ns; 0 or -errno.
 	int now(int64_t &ns) const noexcept { return detail::now_ns(clock_, ns); }
 	int due_in(int interval_ms, int64_t &due) const noexcept;
 	static int next_id() noexcept;
 	void queue_locked(const std::shared_ptr<detail::CoreObj> &obj) noexcept;
 	void bury_locked(const std::shared_ptr<detail::Watch> &w) noexcept;
-	void kick_locked() noexcept;
+	int kick_locked() noexcept;
 	static uint32_t union_mask(const detail::FdEntry &e) noexcept;
 	int set_core_timeout(detail::Timer &t) noexcept;
 	void sync_locked() noexcept;
 	std::shared_ptr<detail::Watch> take_graves_locked(std::shared_ptr<detail::Watch> head) noexcept;
-	static void run_graves(std::shared_ptr<detail::Watch> head) noexcept;
+	static int run_graves(std::shared_ptr<detail::Watch> head) noexcept;
 	// After a callback of @w returned: runs @w's deferred ff, if any,
 	// with @l released.
 	static void callback_done(detail::Watch &w, Lock &l) noexcept;
 	void detach_locked(std::shared_ptr<detail::Watch> &graves) noexcept;
 
-	static int on_control(struct event *evt, uint32_t events) noexcept;
+	static int on_task(LoopTask *task, bool cancelled) noexcept;
+	static int on_anchor(struct event *evt, uint32_t events) noexcept;
 	static int on_fd(struct event *evt, uint32_t events) noexcept;
 	// Tells the watches of @e about @ready (each at most once); takes
-	// and drops @l around each callback.
-	void deliver(detail::FdEntry &e, int ready, Lock &l) noexcept;
+	// and drops @l around each callback. Returns the callbacks run.
+	int deliver(detail::FdEntry &e, int ready, Lock &l) noexcept;
 	static int on_timer(struct event *evt, uint32_t events) noexcept;
 	static void on_cleanup(struct event *evt) noexcept;
 
 	struct dispatcher *const dsp_;
 	const int clock_;
 	detail::ForkGuard fork_;
-	detail::Wakeup wake_; // kicks the control callback
+	// The anchor event (Kind::Control), in the core once attached.
+	const std::shared_ptr<detail::CoreObj> ctl_;
 
 	std::mutex mu_;
 	bool detached_ = false;     // the dispatcher dropped us (cleanup/free)
 	uint64_t round_ = 0;        // dispatch rounds, for Handle::seen
-	std::shared_ptr<detail::CoreObj> ctl_;
+	Task task_;
+	// Set while task_ is posted: keeps the adapter alive for it.
+	std::shared_ptr<WatchAdapter> task_ref_;
 	std::unordered_map<int, std::shared_ptr<detail::Handle>> handles_;
 	std::unordered_map<int, std::shared_ptr<detail::Timer>> timers_;
 	std::unordered_map<int, std::shared_ptr<detail::FdEntry>> fds_; // live entries by fd
