@@ -686,21 +686,31 @@ static void test_aio_dispatcher_freed_first(void **state)
 {
 	struct dispatcher *dsp = new_dispatcher(CLOCK_MONOTONIC);
 	struct vent_aio *aio = vent_aio_new(dsp);
-	struct rec r = { 0 };
+	struct rec r[2] = { { 0 } };
 	struct pollfd pfd;
+	char buf[4];
+	int fd;
 
 	(void)state;
-	assert_true(vent_aio_fsync(aio, tmpfd, on_done, &r) > 0);
+	fd = openat(tmpfd, "dspfirst", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	assert_int_equal(pwrite(fd, "abcd", 4, 0), 4);
+	/* one for the threads, one the ring runs (on that backend) */
+	assert_true(vent_aio_fsync(aio, tmpfd, on_done, &r[0]) > 0);
+	assert_true(vent_aio_pread(aio, fd, buf, 4, 0, on_done, &r[1]) > 0);
 	free_dispatcher(dsp);
 	pfd.fd = vent_aio_fd(aio);
 	pfd.events = POLLIN;
 	/* (the ring's first pass only hands the request to the kernel) */
-	while (r.count == 0) {
+	while (r[0].count == 0 || r[1].count == 0) {
 		assert_int_equal(poll(&pfd, 1, 10000), 1);
 		assert_true(vent_aio_poll(aio) >= 0);
 	}
-	assert_int_equal(r.count, 1);
-	assert_int_equal(r.result, 0);
+	assert_int_equal(r[0].count, 1);
+	assert_int_equal(r[0].result, 0);
+	assert_int_equal(r[1].count, 1);
+	assert_int_equal(r[1].result, 4);
+	assert_memory_equal(buf, "abcd", 4);
+	close(fd);
 	vent_aio_free(aio);
 }
 
