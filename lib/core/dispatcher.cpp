@@ -671,6 +671,9 @@ int Dispatcher::wait_inner(int timeout_ms, const sigset_t *sigmask) noexcept
 		if (rebuild_needed_)
 			rebuild_epoll();
 		arm_timer();
+#ifdef VENT_VERIFY
+		verify();
+#endif
 	}
 	return ncallbacks_;
 }

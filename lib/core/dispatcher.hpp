@@ -112,6 +112,18 @@ public:
 	// Number of registered events (for tests and benchmarks).
 	size_t size() const noexcept { return live_; }
 
+#ifdef VENT_VERIFY
+	/*
+	 * Checks the invariants that tie the slots, the timeout heap, the fd
+	 * table and the kernel's epoll set together (core/verify.cpp), and
+	 * aborts with a message on the first one broken. Only in the debug
+	 * build the fuzzer and the soak link (-DVENT_VERIFY, lib/meson.build's
+	 * vent_verify), which runs it at the end of every batch; the library
+	 * itself has no trace of it.
+	 */
+	void verify() const noexcept;
+#endif
+
 private:
 	static constexpr uint32_t kNoSlot = UINT32_MAX;
 	static constexpr uint64_t kTimerId = UINT64_MAX;

@@ -40,6 +40,10 @@ public:
 	bool empty() const noexcept { return h_.empty(); }
 	size_t size() const noexcept { return h_.size(); }
 	const Entry &top() const noexcept { return h_.front(); }
+	// Entry @i in heap order (for the dispatcher's verify()).
+	const Entry &at(size_t i) const noexcept { return h_[i]; }
+	// True if @a comes before @b (deadline, then arm sequence).
+	static bool before(const Entry &a, const Entry &b) noexcept { return less(a, b); }
 	// Makes the next push() unable to throw (geometric growth).
 	void reserve_one() { h_.reserve_one(); }
 	void clear() noexcept { h_.clear(); }
