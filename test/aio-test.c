@@ -1364,14 +1364,30 @@ static void test_aio_fork_while_churning(void **state)
 	assert_int_equal(pthread_create(&th, NULL, churn_main, &c), 0);
 	while (!atomic_load(&c.ready))
 		sleep_ms(1);
-	for (int k = 0; k < FORKS; k++) {
-		int64_t end = now_ns() + (int64_t)20 * slowdown() * 1000000000;
-		pid_t pid = fork();
-		int status;
+	/* each fork of a process under valgrind takes seconds */
+	const int forks = getenv("VENT_UNDER_VALGRIND") ? 3 : FORKS;
 
+	for (int k = 0; k < forks; k++) {
+		int64_t end = now_ns() + (int64_t)20 * slowdown() * 1000000000;
+		int status, p[2];
+		unsigned char code = 0xff;
+		pid_t pid;
+
+		assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+		pid = fork();
 		assert_true(pid >= 0);
-		if (pid == 0)
-			_exit(fork_churn_child(aio, &c));
+		if (pid == 0) {
+			code = (unsigned char)fork_churn_child(aio, &c);
+			if (write(p[1], &code, 1) != 1)
+				_exit(99);
+			/* The other thread may have been inside malloc() for a
+			 * request at fork(): unreachable in this child, which
+			 * valgrind's exit-time leak check would count. */
+			if (getenv("VENT_UNDER_VALGRIND"))
+				raise(SIGKILL);
+			_exit(code);
+		}
+		close(p[1]);
 		for (;;) {
 			pid_t w = waitpid(pid, &status, WNOHANG);
 
@@ -1385,14 +1401,19 @@ static void test_aio_fork_while_churning(void **state)
 			}
 			sleep_ms(1);
 		}
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		if (read(p[0], &code, 1) != 1 || code != 0)
+			fail_msg("fork %d: child check %d (status %#x)", k, code, status);
+		close(p[0]);
+		if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0) &&
+		    !(getenv("VENT_UNDER_VALGRIND") && WIFSIGNALED(status) &&
+		      WTERMSIG(status) == SIGKILL))
 			fail_msg("fork %d: child status %#x", k, status);
 		/* the parent's own loop keeps going between forks */
 		pump(dsp);
 	}
 	atomic_store(&c.stop, 1);
 	pthread_join(th, NULL);
-	print_message("%d forks while the other loop completed %ld requests\n", FORKS, c.done);
+	print_message("%d forks while the other loop completed %ld requests\n", forks, c.done);
 	assert_true(c.done > 0);
 	wfd = open_fifo_writer(fifo);
 	wait_count(dsp, N + 1);
@@ -1777,14 +1798,18 @@ static int eq_run(struct vent_aio *aio, struct eq_case *out, const char *dir)
 	EQ("pread off -1", vent_aio_pread(aio, fd, big, 8, -1, on_done, &r), big, 8);
 	EQ("pread off INT64_MIN", vent_aio_pread(aio, fd, big, 8, INT64_MIN, on_done, &r), big, 8);
 	EQ("pread past 2^63", vent_aio_pread(aio, fd, big, 8, INT64_MAX - 2, on_done, &r), big, 8);
-	EQ("pread len 4 GiB + 8", vent_aio_pread(aio, fd, big, ((size_t)1 << 32) + 8, 8, on_done, &r),
-	   big, 8);
+	/* valgrind flags a length beyond the buffer and a bad buffer as errors
+	 * even where the kernel writes only what fits or fails */
+	if (!getenv("VENT_UNDER_VALGRIND"))
+		EQ("pread len 4 GiB + 8",
+		   vent_aio_pread(aio, fd, big, ((size_t)1 << 32) + 8, 8, on_done, &r), big, 8);
 	EQ("pread O_WRONLY fd", vent_aio_pread(aio, wfd, big, 8, 0, on_done, &r), big, 8);
 	EQ("pread directory", vent_aio_pread(aio, dfd, big, 8, 0, on_done, &r), big, 8);
 	EQ("pread pipe", vent_aio_pread(aio, p[0], big, 4, 0, on_done, &r), big, 4);
 	EQ("pread eventfd", vent_aio_pread(aio, efd, big, 8, 0, on_done, &r), big, 8);
 	EQ("pread fd -1", vent_aio_pread(aio, -1, big, 8, 0, on_done, &r), big, 8);
-	EQ("pread bad buffer", vent_aio_pread(aio, fd, (void *)16, 8, 0, on_done, &r), big, 0);
+	if (!getenv("VENT_UNDER_VALGRIND"))
+		EQ("pread bad buffer", vent_aio_pread(aio, fd, (void *)16, 8, 0, on_done, &r), big, 0);
 	EQ("pwrite", vent_aio_pwrite(aio, fd, "XY", 2, 3, on_done, &r), big, 0);
 	EQ("pread after pwrite", vent_aio_pread(aio, fd, big, 16, 0, on_done, &r), big, 16);
 	EQ("pwrite off -1", vent_aio_pwrite(aio, fd, "XY", 2, -1, on_done, &r), big, 0);
