@@ -2066,8 +2066,17 @@ int main(int argc, char **argv)
 		rc |= cmocka_run_group_tests_name("aio-api", api, NULL, NULL);
 	if (!*group || !strcmp(group, "threads"))
 		rc |= cmocka_run_group_tests_name("aio-threads", threads, NULL, NULL);
-	if (!strcmp(group, "backend"))
+	if (!strcmp(group, "backend")) {
+		struct vent_aio *ring = vent_aio_new_backend(NULL, VENT_AIO_URING);
+
+		if (!ring) {
+			fprintf(stderr, "no io_uring here (%s): not tested\n", strerror(errno));
+			remove_tmpdir();
+			return 77;
+		}
+		vent_aio_free(ring);
 		rc |= cmocka_run_group_tests_name("aio-backend", backends, NULL, NULL);
+	}
 	if (!strcmp(group, "faults"))
 		rc |= cmocka_run_group_tests_name("aio-faults", faults, NULL, NULL);
 	remove_tmpdir();
