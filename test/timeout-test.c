@@ -975,6 +975,145 @@ static void test_big_cohort_no_starvation(void **state)
 	close(p[1]);
 }
 
+
+/*
+ * The lazy re-queue against a model. Random arms, re-arms (earlier and
+ * later, so that heap entries keep older keys than their events), cancels,
+ * removals and re-adds on a few thousand timer events, all with absolute
+ * deadlines: those "due" lie in the past (a few distinct values, many
+ * ties), the others an hour ahead. Then the loop runs until nothing is
+ * due. Expected, exactly: every due timeout fires once, in (deadline, last
+ * arm) order, across as many waits as the per-wait budget needs; no other
+ * one fires. No timing margin is involved.
+ */
+static int model_fired[4096];
+static int model_nfired;
+
+static int model_cb(struct event *evt, uint32_t events)
+{
+	struct tt *t = (struct tt *)evt;
+
+	(void)events;
+	assert_int_equal(evt->reason, REASON_TIMEOUT);
+	model_fired[model_nfired++] = t->idx;
+	return EVENTCB_CONTINUE;
+}
+
+static void test_lazy_requeue_model(void **state)
+{
+	enum { N = 3000 };
+	const int ops = (int)scaled(40000, 8000);
+	struct dispatcher *d = mkdsp(CLOCK_MONOTONIC);
+	static struct tt t[N];
+	static long long arm[N]; /* model: last arm (counter), -1: no timeout */
+	static int64_t when[N];
+	static bool added[N];
+	long long arms = 0;
+	const int64_t now = mono_ns();
+	const int64_t past = now - 10 * NS_PER_S, future = now + 3600 * NS_PER_S;
+	uint64_t r = 12345;
+
+	(void)state;
+	model_nfired = 0;
+	for (int i = 0; i < N; i++) {
+		tt_init(&t[i], -1, 0);
+		t[i].idx = i;
+		t[i].e.callback = model_cb;
+		arm[i] = -1;
+	}
+	for (int k = 0; k < ops; k++) {
+		r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+		const int i = (int)((r >> 33) % N);
+		const unsigned what = (unsigned)(r >> 20) % 16;
+		/* Deadlines: 8 past values 1 ms apart, or one of 8 future ones. */
+		const unsigned pick = (unsigned)(r >> 8) % 16;
+		const int64_t w = pick < 8 ? past + (int64_t)pick * NS_PER_MS
+					   : future + (int64_t)(pick - 8) * NS_PER_MS;
+		if (!added[i]) {
+			t[i].e.flags = TMO_ABS;
+			t[i].e.tmo.tv_sec = (time_t)(w / NS_PER_S);
+			t[i].e.tmo.tv_nsec = (long)(w % NS_PER_S);
+			assert_int_equal(event_add(d, &t[i].e), 0);
+			added[i] = true;
+			arm[i] = arms++;
+			when[i] = w;
+		} else if (what == 0) {
+			assert_int_equal(event_remove(&t[i].e), 0);
+			added[i] = false;
+			arm[i] = -1;
+		} else if (what == 1) {
+			struct timespec zero = {0, 0};
+
+			assert_int_equal(event_mod_timeout(&t[i].e, &zero), 0);
+			arm[i] = -1;
+		} else {
+			struct timespec ts = {(time_t)(w / NS_PER_S), (long)(w % NS_PER_S)};
+
+			assert_int_equal(event_mod_timeout(&t[i].e, &ts), 0);
+			arm[i] = arms++;
+			when[i] = w;
+		}
+	}
+	/* The model's order: due timeouts by (deadline, last arm). */
+	int want[N], nwant = 0;
+	for (int i = 0; i < N; i++)
+		if (arm[i] >= 0 && when[i] < now)
+			want[nwant++] = i;
+	for (int a = 1; a < nwant; a++)
+		for (int b = a; b > 0; b--) {
+			const int x = want[b - 1], y = want[b];
+			if (when[x] < when[y] || (when[x] == when[y] && arm[x] < arm[y]))
+				break;
+			want[b - 1] = y;
+			want[b] = x;
+		}
+	for (int k = 0; k < 2 * N / 1024 + 4; k++)
+		assert_true(vent_wait(d, 0, NULL) >= 0);
+	assert_int_equal(model_nfired, nwant);
+	for (int k = 0; k < nwant; k++)
+		assert_int_equal(model_fired[k], want[k]);
+	/* What fired has no timeout left; the rest is still armed. */
+	for (int i = 0; i < N; i++) {
+		if (!added[i])
+			continue;
+		if (arm[i] >= 0 && when[i] < now)
+			assert_true(t[i].e.tmo.tv_sec == 0 && t[i].e.tmo.tv_nsec == 0);
+		else if (arm[i] >= 0)
+			assert_true(ts_ns(&t[i].e.tmo) == when[i]);
+	}
+	assert_int_equal(vent_wait(d, 0, NULL), 0);
+	free_dispatcher(d);
+}
+
+/*
+ * A deadline pushed later, then brought back earlier than where it was
+ * pushed but not before its first deadline: the heap entry keeps the first
+ * deadline, the event fires at the last one it was given, never at the
+ * first nor at the pushed one; relative re-arms, real time.
+ */
+static void test_push_later_then_earlier(void **state)
+{
+	struct dispatcher *d = mkdsp(CLOCK_MONOTONIC);
+	static struct tt a, b;
+
+	(void)state;
+	tt_init(&a, -1, 0);
+	tt_init(&b, -1, 0);
+	a.idx = 1;
+	b.idx = 2;
+	assert_int_equal(tt_add(d, &a, 0, 20 * NS_PER_MS, 0), 0);
+	assert_int_equal(tt_mod(&a, 10, 0), 0);
+	assert_int_equal(tt_mod(&a, 0, 80 * NS_PER_MS), 0);
+	/* b is armed after a, at a's final deadline: it fires after a. */
+	assert_int_equal(tt_add(d, &b, a.e.tmo.tv_sec, a.e.tmo.tv_nsec, 1), 0);
+	wait_calls(d, &a, 1);
+	wait_calls(d, &b, 1);
+	assert_true(a.fired_at >= a.deadline);
+	assert_true(a.order < b.order);
+	assert_int_equal(g_early, 0);
+	free_dispatcher(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -992,6 +1131,8 @@ int main(void)
 		CASE(test_push_later_costs_no_settime),
 		CASE(test_timer_macros),
 		CASE(test_big_cohort_no_starvation),
+		CASE(test_lazy_requeue_model),
+		CASE(test_push_later_then_earlier),
 	};
 
 	return cmocka_run_group_tests_name("timeout", tests, NULL, NULL);

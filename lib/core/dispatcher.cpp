@@ -18,7 +18,6 @@
 
 namespace vent {
 
-using detail::kInBatch;
 using detail::kNever;
 using detail::kNotQueued;
 
@@ -203,7 +202,8 @@ void Dispatcher::release_slot(uint32_t slot) noexcept
 {
 	Slot &s = slots_[slot];
 	s.evt = nullptr;
-	s.heap_pos = free_head_;
+	s.when = kNever;
+	s.next_free = free_head_;
 	free_head_ = slot;
 	live_--;
 	batch_removals_++;
@@ -260,12 +260,15 @@ int Dispatcher::add(struct event *evt)
 	uint32_t slot = free_head_;
 	if (slot == kNoSlot) {
 		slot = static_cast<uint32_t>(slots_.size());
-		slots_.push_back(Slot{nullptr, kNotQueued});
+		slots_.push_back(Slot{});
 	} else {
-		free_head_ = slots_[slot].heap_pos;
+		free_head_ = slots_[slot].next_free;
 	}
-	slots_[slot].evt = evt;
-	slots_[slot].heap_pos = kNotQueued;
+	Slot &s = slots_[slot];
+	s.evt = evt;
+	s.when = kNever;
+	s.seq = 0;
+	s.heap_pos = kNotQueued;
 	live_++;
 	set_data(evt, slot, 0);
 	evt->flags &= static_cast<unsigned short>(~kPrivateFlags);
@@ -282,8 +285,13 @@ int Dispatcher::add(struct event *evt)
 	}
 
 	evt->reason = REASON_EVENT_OCCURED;
-	if (timed) {
-		heap_.push(deadline, slot);
+	// A deadline clamped to "never" needs no heap entry: it is kept as
+	// no timeout.
+	if (timed && deadline != kNever) {
+		const uint32_t seq = heap_.next_seq();
+		s.when = deadline;
+		s.seq = seq;
+		heap_.push(deadline, slot, seq);
 		if (depth_ == 0 && timer_stale())
 			arm_timer();
 	}
@@ -295,9 +303,7 @@ int Dispatcher::add(struct event *evt)
 // slot, and the two fields of the user's struct that say "added".
 void Dispatcher::forget(uint32_t slot, struct event *evt) noexcept
 {
-	const uint32_t pos = slots_[slot].heap_pos;
-	if (pos < kInBatch)
-		heap_.erase(pos);
+	clear_timeout(slots_[slot]);
 	release_slot(slot);
 	evt->dsp = nullptr;
 	evt->flags &= static_cast<unsigned short>(~(kRunningFlag | kFdEventFlag | kOwnsFdFlag));
@@ -373,34 +379,48 @@ int Dispatcher::mod_timeout(struct event *evt, const struct timespec &tmo) noexc
 	uint32_t slot = slot_of(evt);
 	if (slot == kNoSlot)
 		return -EINVAL;
-	uint32_t pos = slots_[slot].heap_pos;
+	Slot &s = slots_[slot];
 
 	if (tmo.tv_sec == 0 && tmo.tv_nsec == 0) {
-		if (pos < kInBatch)
-			heap_.erase(pos);
-		slots_[slot].heap_pos = kNotQueued;
+		clear_timeout(s);
 		evt->tmo = {0, 0};
 		return 0;
 	}
 
-	if (pos < kInBatch)
-		heap_.prefetch(pos);
+	// The entry is read only if the deadline moves earlier; the load
+	// overlaps with the clock read (which orders loads, not prefetches).
+	const uint32_t pos = s.heap_pos;
+	if (pos != kNotQueued)
+		heap_.prefetch_entry(pos);
 	int64_t deadline;
 	struct timespec abs;
 	if (int rc = deadline_for(tmo, evt->flags & TMO_ABS, deadline, abs); rc < 0)
 		return rc;
-	if (pos < kInBatch) {
-		heap_.update(pos, deadline);
-	} else {
+	if (deadline == kNever) {
+		clear_timeout(s);
+		evt->tmo = abs;
+		return 0;
+	}
+	if (pos == kNotQueued) {
+		// No timeout, or a due one (a re-arm from an earlier callback of
+		// the batch replaces it: the batch skips queued slots).
 		try {
 			heap_.reserve_one();
 		} catch (...) {
 			return -ENOMEM;
 		}
-		// Also covers kInBatch: the pending batch entry sees a real heap
-		// position and skips the event, whose deadline has moved.
-		heap_.push(deadline, slot);
+		const uint32_t seq = heap_.next_seq();
+		heap_.push(deadline, slot, seq);
+		s.seq = seq;
+	} else {
+		// Queued. A later deadline leaves the entry's earlier key in
+		// place (see Slot): no heap line is touched. Only a deadline
+		// before the entry's key moves the entry.
+		s.seq = heap_.next_seq();
+		if (deadline < s.when && deadline < heap_.at(pos).when)
+			heap_.update(pos, deadline, s.seq);
 	}
+	s.when = deadline;
 	evt->tmo = abs;
 	if (depth_ == 0 && timer_stale())
 		arm_timer();
@@ -487,21 +507,33 @@ void Dispatcher::dispatch_timeouts(uint64_t epoch) noexcept
 	// own callback goes back into the heap and waits for the next wait,
 	// so fd events keep being served.
 	expired_.clear();
-	while (!heap_.empty() && heap_.top().when <= t && expired_.size() < kTimerBudget) {
-		uint32_t slot = heap_.pop(kInBatch).id;
-		expired_.push_back(slot);
+	for (size_t budget = kTimerBudget; budget > 0 && !heap_.empty(); budget--) {
+		const auto &top = heap_.top();
+		if (top.when > t)
+			break;
+		Slot &s = slots_[top.id];
+		if (s.when == top.when && s.seq == top.seq) {
+			expired_.push_back(top.id);
+			heap_.pop();
+		} else {
+			// Moved later since it was queued: re-queue under the
+			// slot's key (which may be due too: it then comes up
+			// again in its place in the order).
+			heap_.update(0, s.when, s.seq);
+		}
 	}
 	for (uint32_t slot : expired_) {
 		if (batch_aborted(epoch))
 			break;
 		Slot &s = slots_[slot];
 		// Skip events removed, or whose timeout was moved or cancelled,
-		// by an earlier callback of this batch. Only the collection above
-		// sets kInBatch, and removal, a re-add into the slot, a re-arm and
-		// a cancel all replace it.
-		if (!s.evt || s.heap_pos != kInBatch)
+		// by an earlier callback of this batch: only the collection
+		// above leaves a live slot due (a deadline, not queued), and
+		// removal, a re-add into the slot, a re-arm and a cancel all end
+		// that state.
+		if (!s.evt || s.heap_pos != kNotQueued || s.when == kNever)
 			continue;
-		s.heap_pos = kNotQueued;
+		s.when = kNever;
 		s.evt->tmo = {0, 0};
 		run_callback(slot, REASON_TIMEOUT, 0);
 	}

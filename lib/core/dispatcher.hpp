@@ -36,13 +36,16 @@ namespace vent {
  * The library also keeps two words in the user's struct event, in ep.data
  * (which the API reserves for the library): the slot index (low half) and
  * the epoll mask currently registered in the kernel (high half; 0 = not in
- * the epoll set). That keeps a slot at 12 bytes (event pointer and heap
- * position); an fd costs 8 more in the fd table, a timeout 16 in the heap.
+ * the epoll set). A slot is 24 bytes (event pointer, the timeout's key and
+ * its heap position); an fd costs 8 more in the fd table, a timeout 16 in
+ * the heap.
  *
- * Timeouts: an indexed heap on (deadline, arm sequence). The timerfd is
- * armed (absolute) for the heap's top only when the top moved earlier than
- * what the kernel holds, or after it fired; moving a deadline later costs
- * nothing, the timer fires early once and is re-armed then.
+ * Timeouts: an indexed heap on (deadline, arm sequence), re-queued lazily
+ * when a deadline moves later (see Slot). The timerfd is armed (absolute)
+ * for the heap's top only when the top moved earlier than what the kernel
+ * holds, or after it fired; moving a deadline later costs no syscall and
+ * no heap work: the timer fires early once, the entry is re-queued under
+ * its new key and the timerfd re-armed then.
  */
 class Dispatcher {
 public:
@@ -133,13 +136,37 @@ private:
 	// by a cohort of expiring timers.
 	static constexpr size_t kTimerBudget = 1024;
 
-	// 12 bytes: packed, because a timer-only event costs a slot and a heap
-	// entry and nothing else (28 bytes in all).
-	struct __attribute__((packed, aligned(4))) Slot {
-		struct event *evt;  // nullptr when free
-		uint32_t heap_pos;  // heap index, kNotQueued or kInBatch; next free when free
+	/*
+	 * 24 bytes. A timer-only event costs a slot and a heap entry (16) and
+	 * nothing else: 40 bytes in all.
+	 *
+	 * The slot holds the timeout's key (@when, @seq); the heap entry at
+	 * @heap_pos holds a key that may be older and earlier. A re-arm that
+	 * moves the deadline later (the common case: an inactivity timeout
+	 * pushed back on every I/O) writes the slot only and leaves the heap
+	 * alone; the entry takes the slot's key when it comes up (see
+	 * dispatch_timeouts()). Since an entry's key is never later than its
+	 * slot's, the heap's top is never later than the earliest timeout, and
+	 * an entry that comes up with its slot's key has the earliest key of
+	 * all: timeouts fire in (deadline, arm sequence) order, never early.
+	 *
+	 * The timeout's state, from the two fields:
+	 *   @when == kNever                          none
+	 *   @heap_pos != kNotQueued                  queued
+	 *   @when != kNever, @heap_pos == kNotQueued due: taken out of the
+	 *                                            heap by a timer batch, its
+	 *                                            callback not run yet
+	 */
+	struct Slot {
+		struct event *evt; // nullptr when free
+		int64_t when;      // the timeout's deadline; kNever: none
+		uint32_t seq;      // the arm sequence of @when (ties fire in arm order)
+		union {
+			uint32_t heap_pos;  // live slot: its heap entry, or kNotQueued
+			uint32_t next_free; // free slot: the next free one, or kNoSlot
+		};
 	};
-	static_assert(sizeof(Slot) == 12);
+	static_assert(sizeof(Slot) == 24);
 
 	// Per fd number: the slot whose kernel registration holds the fd, and
 	// the generation of that registration. The generation is what the
@@ -222,6 +249,13 @@ private:
 	void unregister_fd(uint32_t slot, struct event *evt) noexcept;
 	void release_slot(uint32_t slot) noexcept;
 	void forget(uint32_t slot, struct event *evt) noexcept;
+	// Leaves @s with no timeout (heap entry erased).
+	void clear_timeout(Slot &s) noexcept
+	{
+		if (s.heap_pos != detail::kNotQueued)
+			heap_.erase(s.heap_pos);
+		s.when = detail::kNever;
+	}
 	void arm_timer() noexcept;
 	// False when the timerfd already fits the heap, so arm_timer() makes
 	// no syscall: the heap's top is not earlier than what the timerfd

@@ -37,10 +37,18 @@ public:
 
 	explicit TimeoutHeap(Pos pos) : pos_(pos) {}
 
+	// The heap's order: deadline, then arm sequence (with wrap-around).
+	static bool less(const Entry &a, const Entry &b) noexcept
+	{
+		if (a.when != b.when)
+			return a.when < b.when;
+		return static_cast<int32_t>(a.seq - b.seq) < 0;
+	}
+
 	bool empty() const noexcept { return h_.empty(); }
 	size_t size() const noexcept { return h_.size(); }
 	const Entry &top() const noexcept { return h_.front(); }
-	// Entry @i in heap order (for the dispatcher's verify()).
+	// Entry @i in heap order (the dispatcher's re-arm and verify()).
 	const Entry &at(size_t i) const noexcept { return h_[i]; }
 	// True if @a comes before @b (deadline, then arm sequence).
 	static bool before(const Entry &a, const Entry &b) noexcept { return less(a, b); }
@@ -49,10 +57,16 @@ public:
 	void clear() noexcept { h_.clear(); }
 	void shrink() { h_.shrink_to_fit(); }
 
+	// The arm sequence the next arm takes (push() and update() without a
+	// @seq take it themselves). An owner that keeps a key of its own (see
+	// the dispatcher's lazy re-queue) takes it here and passes it on.
+	uint32_t next_seq() noexcept { return seq_++; }
+
 	// Precondition: capacity for one more entry (reserve_one()).
-	void push(int64_t when, uint32_t id) noexcept
+	void push(int64_t when, uint32_t id) noexcept { push(when, id, seq_++); }
+	void push(int64_t when, uint32_t id, uint32_t seq) noexcept
 	{
-		h_.push_back(Entry{when, id, seq_++});
+		h_.push_back(Entry{when, id, seq});
 		sift_up(h_.size() - 1);
 	}
 
@@ -76,15 +90,21 @@ public:
 			__builtin_prefetch(d + 4 * idx + 1, 1);
 	}
 
+	// Starts loading the entry at @idx alone (a re-arm that may not need
+	// more).
+	void prefetch_entry(size_t idx) const noexcept { __builtin_prefetch(&h_[idx], 1); }
+
 	// Moves the entry at @idx to a new deadline (re-sequenced: a re-arm
 	// counts as a new arm for tie-breaking).
-	void update(uint32_t idx, int64_t when) noexcept
+	void update(uint32_t idx, int64_t when) noexcept { update(idx, when, seq_++); }
+	// The same with a sequence from next_seq().
+	void update(uint32_t idx, int64_t when, uint32_t seq) noexcept
 	{
 		Entry &e = h_[idx];
-		bool earlier = when < e.when;
+		const Entry old = e;
 		e.when = when;
-		e.seq = seq_++;
-		if (earlier)
+		e.seq = seq;
+		if (less(e, old))
 			sift_up(idx);
 		else
 			sift_down(idx);
@@ -118,12 +138,6 @@ public:
 
 private:
 	static size_t parent(size_t i) noexcept { return (i - 1) / 4; }
-	static bool less(const Entry &a, const Entry &b) noexcept
-	{
-		if (a.when != b.when)
-			return a.when < b.when;
-		return static_cast<int32_t>(a.seq - b.seq) < 0;
-	}
 
 	// Hole-based sifting: the moving entry is written once at the end.
 	void sift_up(size_t i) noexcept

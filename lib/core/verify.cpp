@@ -19,7 +19,7 @@
 
 namespace vent {
 
-using detail::kInBatch;
+using detail::kNever;
 using detail::kNotQueued;
 
 namespace {
@@ -78,14 +78,28 @@ void Dispatcher::verify() const noexcept
 			broken("slot %u: its event's data names slot %u", slot, data_slot(evt));
 		if (evt->dsp != tag_)
 			broken("slot %u: its event's dsp is not this dispatcher", slot);
-		const uint32_t pos = slots_[i].heap_pos;
-		if (pos == kInBatch)
-			broken("slot %u: still marked in a timer batch after the batch", slot);
+		// The timeout: none (no deadline, not queued) or queued, whose
+		// heap entry holds the slot and a key not after the slot's (see
+		// Slot). "Due" (a deadline, not queued) ends with the batch.
+		const Slot &sl = slots_[i];
+		const uint32_t pos = sl.heap_pos;
+		if (pos == kNotQueued && sl.when != kNever)
+			broken("slot %u: still due after the batch", slot);
 		if (pos != kNotQueued && (pos >= heap_.size() || heap_.at(pos).id != slot))
 			broken("slot %u: heap position %u does not hold it", slot, pos);
-		if ((pos == kNotQueued) != (evt->tmo.tv_sec == 0 && evt->tmo.tv_nsec == 0))
-			broken("slot %u: timeout {%lld, %ld} but heap position %u", slot,
-			       static_cast<long long>(evt->tmo.tv_sec), evt->tmo.tv_nsec, pos);
+		if (pos != kNotQueued &&
+		    heap_.before(detail::TimeoutHeap<SlotPos>::Entry{sl.when, slot, sl.seq},
+				 heap_.at(pos)))
+			broken("slot %u: heap entry's key is after the slot's", slot);
+		// evt->tmo is the deadline, {0, 0} for none, or a value that was
+		// clamped to "never" (kept as none).
+		int64_t tmo_ns = 0;
+		const bool tmo_zero = evt->tmo.tv_sec == 0 && evt->tmo.tv_nsec == 0;
+		detail::timespec_to_deadline(evt->tmo, true, 0, tmo_ns);
+		if (sl.when == kNever ? !tmo_zero && tmo_ns != kNever : tmo_ns != sl.when)
+			broken("slot %u: timeout {%lld, %ld} but deadline %lld", slot,
+			       static_cast<long long>(evt->tmo.tv_sec), evt->tmo.tv_nsec,
+			       static_cast<long long>(sl.when));
 		if (evt->flags & kRunningFlag)
 			broken("slot %u: callback marked running after the batch", slot);
 		if ((evt->fd >= 0) != static_cast<bool>(evt->flags & kFdEventFlag))
@@ -108,7 +122,7 @@ void Dispatcher::verify() const noexcept
 
 	// Free list: exactly the free slots, no cycle.
 	size_t nfree = 0;
-	for (uint32_t s = free_head_; s != kNoSlot; s = slots_[s].heap_pos) {
+	for (uint32_t s = free_head_; s != kNoSlot; s = slots_[s].next_free) {
 		if (s >= slots_.size() || slots_[s].evt)
 			broken("free list reaches slot %u, which is %s", s,
 			       s >= slots_.size() ? "out of range" : "live");
