@@ -2,7 +2,8 @@
 /*
  * abi-test - pins the minivent-compatible ABI of vent/event.h: the layout of
  * struct event and struct timer_event, the enum values, reason_str, and the
- * values the initialiser macros produce (API.md §1.1, §1.2, §6).
+ * values the initialiser macros produce, as vent/event.h documents them
+ * (minivent's layout, byte for byte, and minivent's macro expansions).
  *
  * A program compiled against minivent's header embeds struct event and
  * expands the macros at its own compile time; any drift here breaks it
@@ -11,8 +12,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <setjmp.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,9 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cmocka.h>
-
 #include <vent/event.h>
+
+#include "util/case.h"
 
 /* Offsets are checked with run-time asserts (and not _Static_assert) so that
  * one run reports every mismatch by name. */
@@ -84,8 +83,8 @@ static void test_abi_struct_event_layout(void **state)
 	assert_offset(struct timer_event, timer_fn, 64);
 	assert_offset(struct timer_event, timer_arg, 72);
 #else
-	/* Elsewhere only the order is the contract: fields in API.md order,
-	 * no field overlapping the next, nothing after cleanup but padding. */
+	/* Elsewhere only the order is the contract: fields in the order of
+	 * vent/event.h, no field overlapping the next, nothing after cleanup but padding. */
 	assert_true(offsetof(struct event, ep) == 0);
 	assert_true(offsetof(struct event, fd) >= sizeof(struct epoll_event));
 	assert_true(offsetof(struct event, reason) >= offsetof(struct event, fd) + sizeof(int));
@@ -409,21 +408,21 @@ static void test_abi_event_invoke_callback(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_abi_struct_event_layout),
-		cmocka_unit_test(test_abi_field_types),
-		cmocka_unit_test(test_abi_enum_values),
-		cmocka_unit_test(test_abi_reason_str),
-		cmocka_unit_test(test_abi_event_init),
-		cmocka_unit_test(test_abi_event_w_tmo_on_stack),
-		cmocka_unit_test(test_abi_event_on_stack),
-		cmocka_unit_test(test_abi_timer_event_on_stack),
-		cmocka_unit_test(test_abi_on_heap_variants),
-		cmocka_unit_test(test_abi_timer_on_stack),
-		cmocka_unit_test(test_abi_timer_on_heap),
-		cmocka_unit_test(test_abi_call_timer_cb),
-		cmocka_unit_test(test_abi_cleanup_event_on_stack_closes_fd),
-		cmocka_unit_test(test_abi_timer_on_heap_dispatch_frees),
-		cmocka_unit_test(test_abi_event_invoke_callback),
+		CASE(test_abi_struct_event_layout),
+		CASE(test_abi_field_types),
+		CASE(test_abi_enum_values),
+		CASE(test_abi_reason_str),
+		CASE(test_abi_event_init),
+		CASE(test_abi_event_w_tmo_on_stack),
+		CASE(test_abi_event_on_stack),
+		CASE(test_abi_timer_event_on_stack),
+		CASE(test_abi_on_heap_variants),
+		CASE(test_abi_timer_on_stack),
+		CASE(test_abi_timer_on_heap),
+		CASE(test_abi_call_timer_cb),
+		CASE(test_abi_cleanup_event_on_stack_closes_fd),
+		CASE(test_abi_timer_on_heap_dispatch_frees),
+		CASE(test_abi_event_invoke_callback),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

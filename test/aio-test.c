@@ -11,6 +11,7 @@
  */
 #include <vent/aio.h>
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <linux/filter.h>
 #include <linux/magic.h>
@@ -36,8 +37,8 @@
 
 #include <vent/event.h>
 
-#include "alloc-util.h"
-#include "sources-util.h"
+#include "util/alloc.h"
+#include "util/case.h"
 
 #if defined(__SANITIZE_THREAD__)
 #define UNDER_TSAN 1

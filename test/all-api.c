@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * all-api - one program that uses every macro, type, constant and function
- * of API.md §1 (vent/event.h, vent/ts-util.h, vent/tv-util.h), plus the loop
- * control calls of vent/event.h.
+ * of the minivent-compatible headers (vent/event.h, vent/ts-util.h,
+ * vent/tv-util.h), plus the loop control calls of vent/event.h.
  *
  * The same file is built as C (-std=c11 -Wall -Wextra -Werror) and as C++
  * (a copy named .cpp, same flags): the headers and macros must work in both

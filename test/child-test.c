@@ -20,7 +20,7 @@
 #include <vent/event.h>
 #include <vent/sources.h>
 
-#include "sources-util.h"
+#include "util/case.h"
 
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000

@@ -17,8 +17,8 @@
 
 #include <vent/event.h>
 
-#include "core-util.h"
-#include "nop-util.h"
+#include "util/case.h"
+#include "util/nop.h"
 
 static int clock_broken; /* clock_gettime() fails with EINVAL while set */
 static int clock_refused; /* ...and counts its refusals */

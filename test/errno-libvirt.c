@@ -25,7 +25,7 @@
 #include <vent/event.h>
 #include <vent/libvirt.h>
 
-#include "nop-util.h"
+#include "util/nop.h"
 
 #define CHECK(cond)                                                              \
 	do {                                                                     \

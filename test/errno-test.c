@@ -157,8 +157,8 @@
 #include <vent/sources.h>
 #include <vent/watch.h>
 
-#include "core-util.h"
-#include "nop-util.h"
+#include "util/case.h"
+#include "util/nop.h"
 
 static int (*fs_arm)(const char *name, long nth, int err, long times);
 static long (*fs_disarm)(void);

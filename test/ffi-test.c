@@ -4,11 +4,6 @@
  * codes. The Python and Perl tests (test/ffi/) drive the same functions
  * through dlopen(); this program runs them under ASan and valgrind.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
-
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -22,22 +17,19 @@
 #include <vent/event.h>
 #include <vent/ffi.h>
 
-#include "fd-util.h"
-#include "nop-util.h"
+#include "util/case.h"
+#include "util/nop.h"
 
 struct fixture {
 	struct dispatcher *dsp;
 	int pipefd[2];
-	int nfds;
 };
 
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	alarm(20);
-	f->nfds = fd_count();
-	assert_true(f->nfds >= 0);
+	case_begin();
 	f->dsp = new_dispatcher(CLOCK_MONOTONIC);
 	assert_non_null(f->dsp);
 	assert_int_equal(pipe2(f->pipefd, O_CLOEXEC | O_NONBLOCK), 0);
@@ -54,18 +46,9 @@ static int teardown(void **state)
 		close(f->pipefd[0]);
 	if (f->pipefd[1] >= 0)
 		close(f->pipefd[1]);
-	assert_int_equal(fd_count(), f->nfds);
 	free(f);
-	alarm(0);
+	case_end();
 	return 0;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* What the callbacks saw; the callback's return value comes from ->ret. */

@@ -33,7 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cmocka.h>
+#define CASE_TIMEOUT_S 120 /* a libvirtd start and a remote session */
+#include "util/case.h"
 
 #include <libvirt/virterror.h>
 
@@ -46,14 +47,6 @@
 
 static struct dispatcher *g_dsp;
 static pthread_t g_loop_thread;
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void quiet_error(void *opaque, virErrorPtr err)
 {
@@ -452,7 +445,7 @@ static void test_libvirt_remote(void **state)
 static int setup(void **state)
 {
 	(void)state;
-	alarm(120);
+	case_begin();
 	return 0;
 }
 
@@ -461,7 +454,7 @@ static int teardown(void **state)
 	(void)state;
 	if (d.pid > 0)
 		daemon_cleanup();
-	alarm(0);
+	case_end();
 	return 0;
 }
 

@@ -14,7 +14,7 @@
 #include <vent/event.h>
 #include <vent/version.h>
 
-#include "sources-util.h"
+#include "util/case.h"
 
 #define MS 1000000LL
 

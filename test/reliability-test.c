@@ -17,8 +17,9 @@
 
 #include <vent/event.h>
 
-#include "core-util.h"
-#include "nop-util.h"
+#include "util/case.h"
+#include "util/epoll.h"
+#include "util/nop.h"
 
 /* ------------------------------------------------------------------------
  * Wakeups and stops from many threads (issue 15, item 1)
@@ -67,10 +68,10 @@ static void *loop_main(void *arg)
  */
 static bool loop_returns(struct looper *l)
 {
-	int64_t end = mono_ns() + 20 * NS_PER_S * slowdown();
+	int64_t end = now_ns() + 20 * NS_PER_S * slowdown();
 
 	while (!atomic_load(&l->done)) {
-		if (mono_ns() > end)
+		if (now_ns() > end)
 			return false;
 		assert_int_equal(vent_loop_stop(l->dsp), 0);
 		usleep(1000);
@@ -140,8 +141,8 @@ static void test_wake_from_signal_handler(void **state)
 		pthread_t lt;
 
 		assert_int_equal(pthread_create(&lt, NULL, loop_main, &l), 0);
-		int64_t end = mono_ns() + 20 * NS_PER_MS;
-		while (mono_ns() < end) {
+		int64_t end = now_ns() + 20 * NS_PER_MS;
+		while (now_ns() < end) {
 			pthread_kill(lt, SIGUSR1);
 			vent_dispatcher_wake(d);
 		}

@@ -13,7 +13,7 @@
 #include <vent/event.h>
 #include <vent/sources.h>
 
-#include "sources-util.h"
+#include "util/case.h"
 
 static sigset_t thread_mask(void)
 {

@@ -19,7 +19,7 @@
 
 /* The whole case: NFORKS children, each bounded on its own below. */
 #define CASE_TIMEOUT_S 240
-#include "sources-util.h"
+#include "util/case.h"
 
 /* Children forked per run, and how long each may take. */
 #define NFORKS 40

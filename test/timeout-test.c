@@ -17,7 +17,8 @@
 
 #include <vent/event.h>
 
-#include "core-util.h"
+#include "util/case.h"
+#include "util/epoll.h"
 
 struct tt {
 	struct event e; /* first */
@@ -114,20 +115,12 @@ static struct dispatcher *mkdsp(clockid_t clk)
 	return d;
 }
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * NS_PER_MS };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 /* Waits (bounded, a few seconds) until @t was called @n times. */
 static void wait_calls(struct dispatcher *d, struct tt *t, int n)
 {
-	int64_t give_up = mono_ns() + 10 * NS_PER_S * (int64_t)slowdown();
+	int64_t give_up = now_ns() + 10 * NS_PER_S * (int64_t)slowdown();
 
-	while (t->calls < n && mono_ns() < give_up)
+	while (t->calls < n && now_ns() < give_up)
 		assert_true(vent_wait(d, 1000, NULL) >= 0);
 	assert_int_equal(t->calls, n);
 }
@@ -164,9 +157,9 @@ static void test_normalisation(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		tt_init(&t, -1, 0);
-		int64_t before = mono_ns();
+		int64_t before = now_ns();
 		assert_int_equal(tt_add(d, &t, ok[i][0], ok[i][1], 0), 0);
-		int64_t after = mono_ns();
+		int64_t after = now_ns();
 		expect_normalised(&t.e.tmo);
 		/* The absolute expiry on the dispatcher's clock. */
 		assert_true(t.deadline >= before + ok[i][2]);
@@ -174,9 +167,9 @@ static void test_normalisation(void **state)
 		/* The same through event_mod_timeout(). */
 		tt_init(&u, -1, 0);
 		assert_int_equal(tt_add(d, &u, 100, 0, 0), 0);
-		before = mono_ns();
+		before = now_ns();
 		assert_int_equal(tt_mod(&u, ok[i][0], ok[i][1]), 0);
-		after = mono_ns();
+		after = now_ns();
 		expect_normalised(&u.e.tmo);
 		assert_true(u.deadline >= before + ok[i][2]);
 		assert_true(u.deadline <= after + ok[i][2]);
@@ -352,8 +345,8 @@ static void run_no_early(clockid_t clk, int n, int max_ms)
 		t[i].e.flags &= (unsigned short)~TMO_ABS;
 		assert_int_equal(tt_mod(&t[i], 0, (i % 2 ? 3 : 1) * (long long)max_ms * NS_PER_MS / 2), 0);
 	}
-	int64_t give_up = mono_ns() + 30 * NS_PER_S * (int64_t)slowdown();
-	while (g_calls < n && mono_ns() < give_up)
+	int64_t give_up = now_ns() + 30 * NS_PER_S * (int64_t)slowdown();
+	while (g_calls < n && now_ns() < give_up)
 		assert_true(vent_wait(d, 1000, NULL) >= 0);
 	assert_int_equal(g_calls, n);
 	for (int i = 0; i < n; i++) {
@@ -403,7 +396,7 @@ static void test_deadline_order_and_ties(void **state)
 		perm[i] = perm[j];
 		perm[j] = x;
 	}
-	int64_t base = mono_ns() + 30 * NS_PER_MS;
+	int64_t base = now_ns() + 30 * NS_PER_MS;
 	/* Four distinct deadlines, added in shuffled order. */
 	for (int k = 0; k < N; k++) {
 		int i = perm[k];
@@ -418,7 +411,7 @@ static void test_deadline_order_and_ties(void **state)
 	assert_int_equal(tt_mod(&t[moved], mw / NS_PER_S, mw % NS_PER_S), 0);
 
 	/* All due before the wait: one batch. */
-	while (mono_ns() < base + 4 * NS_PER_MS)
+	while (now_ns() < base + 4 * NS_PER_MS)
 		sleep_ms(5);
 	assert_int_equal(vent_wait(d, 5000, NULL), N);
 	/* Expected: by deadline, then by arming position (perm index). */
@@ -446,7 +439,7 @@ static void test_push_later_keeps_arming_order(void **state)
 {
 	struct dispatcher *d = mkdsp(CLOCK_MONOTONIC);
 	static struct tt c, a, b, e, f;
-	int64_t base = mono_ns() + 40 * NS_PER_MS;
+	int64_t base = now_ns() + 40 * NS_PER_MS;
 	int64_t d1 = base, d2 = base + 60 * NS_PER_MS;
 
 	(void)state;
@@ -472,16 +465,16 @@ static void test_push_later_keeps_arming_order(void **state)
 	assert_int_equal(tt_mod(&f, fe / NS_PER_S, fe % NS_PER_S), 0);
 
 	/* The old deadline d1 passes: nothing fires (f is due at fe). */
-	while (mono_ns() < d1 + 5 * NS_PER_MS)
+	while (now_ns() < d1 + 5 * NS_PER_MS)
 		sleep_ms(2);
-	int64_t give_up = mono_ns() + 10 * NS_PER_S * (int64_t)slowdown();
-	while (f.calls == 0 && mono_ns() < give_up)
+	int64_t give_up = now_ns() + 10 * NS_PER_S * (int64_t)slowdown();
+	while (f.calls == 0 && now_ns() < give_up)
 		assert_true(vent_wait(d, 1000, NULL) >= 0);
 	assert_int_equal(f.calls, 1);
 	assert_int_equal(c.calls + a.calls + b.calls + e.calls, 0);
 
 	/* All four at d2, in one wait once due: c, a, b, e. */
-	while (mono_ns() < d2)
+	while (now_ns() < d2)
 		sleep_ms(2);
 	assert_int_equal(vent_wait(d, 5000, NULL), 4);
 	assert_int_equal(c.calls, 1);
@@ -523,7 +516,7 @@ static void test_push_later_cohort_no_starvation(void **state)
 	assert_non_null(t);
 	assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
 	struct event rd = EVENT_ON_STACK(later_fd_cb, p[0], EPOLLIN);
-	int64_t d1 = mono_ns() + 20 * NS_PER_MS, d2 = d1 + 3600 * NS_PER_S;
+	int64_t d1 = now_ns() + 20 * NS_PER_MS, d2 = d1 + 3600 * NS_PER_S;
 	for (int i = 0; i < n; i++) {
 		tt_init(&t[i], -1, 0);
 		assert_int_equal(tt_add(d, &t[i], d1 / NS_PER_S, d1 % NS_PER_S, 1), 0);
@@ -531,7 +524,7 @@ static void test_push_later_cohort_no_starvation(void **state)
 	for (int i = 0; i < n; i++)
 		assert_int_equal(tt_mod(&t[i], d2 / NS_PER_S, d2 % NS_PER_S), 0);
 	assert_int_equal(event_add(d, &rd), 0);
-	while (mono_ns() < d1 + 5 * NS_PER_MS)
+	while (now_ns() < d1 + 5 * NS_PER_MS)
 		sleep_ms(2);
 	assert_int_equal(write(p[1], "x", 1), 1);
 	later_fd_calls = 0;
@@ -543,9 +536,9 @@ static void test_push_later_cohort_no_starvation(void **state)
 		assert_true(vent_wait(d, 0, NULL) >= 0);
 	assert_int_equal(g_calls, 0);
 	/* Nothing is left due: a bounded wait now blocks for its full time. */
-	int64_t t0 = mono_ns();
+	int64_t t0 = now_ns();
 	assert_int_equal(vent_wait(d, 30, NULL), 0);
-	assert_true(mono_ns() - t0 >= 25 * NS_PER_MS);
+	assert_true(now_ns() - t0 >= 25 * NS_PER_MS);
 	free_dispatcher(d);
 	free(t);
 	close(p[0]);
@@ -662,7 +655,7 @@ static void test_mod_timeout_from_callbacks(void **state)
 		a.hook = peer_hook;
 		a.peer = &b;
 		/* Same deadline, a armed first: a runs first in the batch. */
-		int64_t when = mono_ns() + 5 * NS_PER_MS;
+		int64_t when = now_ns() + 5 * NS_PER_MS;
 		assert_int_equal(tt_add(d, &a, when / NS_PER_S, when % NS_PER_S, 1), 0);
 		assert_int_equal(tt_add(d, &b, when / NS_PER_S, when % NS_PER_S, 1), 0);
 		sleep_ms(10);
@@ -830,11 +823,11 @@ static void test_timer_macros(void **state)
 
 	/* A 20 ms timer is not early. */
 	struct event t2 = TIMER_EVENT_ON_STACK(plain_cb, 20000);
-	int64_t start = mono_ns();
+	int64_t start = now_ns();
 	assert_int_equal(event_add(d, &t2), 0);
 	while (plain_cb_calls < 2)
 		assert_true(vent_wait(d, 5000, NULL) >= 0);
-	assert_true(mono_ns() - start >= 20 * NS_PER_MS);
+	assert_true(now_ns() - start >= 20 * NS_PER_MS);
 
 	/* On the heap: the cleanup frees it (ASan/valgrind check). */
 	struct event *h = malloc(sizeof(*h));
@@ -917,7 +910,7 @@ static void test_big_cohort_no_starvation(void **state)
 	cohort_bad = 0;
 	cohort_fired = 0;
 	/* All due at one absolute instant: they fire in arming order. */
-	int64_t when = mono_ns() + 20 * NS_PER_MS;
+	int64_t when = now_ns() + 20 * NS_PER_MS;
 	for (int i = 0; i < n; i++) {
 		s[i].e = __EVENT_INIT(cohort_cb, NULL, -1, 0, when / NS_PER_S, when % NS_PER_S);
 		s[i].e.flags = TMO_ABS;
@@ -928,7 +921,7 @@ static void test_big_cohort_no_starvation(void **state)
 	tt_init(&fd, p[0], EPOLLIN);
 	fd.drain = 1;
 	assert_int_equal(event_add(d, &fd.e), 0);
-	while (mono_ns() < when)
+	while (now_ns() < when)
 		sleep_ms(5);
 
 	/* The first wait starts the cohort but does not run all of it. */
@@ -950,8 +943,8 @@ static void test_big_cohort_no_starvation(void **state)
 
 	/* Every wait makes progress; all fire once, in arming order. */
 	int max_per_wait = first;
-	int64_t give_up = mono_ns() + 60 * NS_PER_S * (int64_t)slowdown();
-	while (cohort_fired < n && mono_ns() < give_up) {
+	int64_t give_up = now_ns() + 60 * NS_PER_S * (int64_t)slowdown();
+	while (cohort_fired < n && now_ns() < give_up) {
 		cohort_in_wait = 0;
 		assert_true(vent_wait(d, 5000, NULL) > 0);
 		assert_true(cohort_in_wait > 0);
@@ -1009,7 +1002,7 @@ static void test_lazy_requeue_model(void **state)
 	static int64_t when[N];
 	static bool added[N];
 	long long arms = 0;
-	const int64_t now = mono_ns();
+	const int64_t now = now_ns();
 	const int64_t past = now - 10 * NS_PER_S, future = now + 3600 * NS_PER_S;
 	uint64_t r = 12345;
 

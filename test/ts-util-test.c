@@ -10,7 +10,7 @@
 #include <vent/ts-util.h>
 #include <vent/tv-util.h>
 
-#include "core-util.h"
+#include "util/case.h"
 
 /* Pseudo-random numbers without libc state (reproducible). */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;

@@ -11,8 +11,8 @@
 
 #include <vent/event.h>
 
-#include "core-util.h"
-#include "nop-util.h"
+#include "util/case.h"
+#include "util/nop.h"
 
 enum breakage { NONE, MASK, SLOT, TIMEOUT };
 

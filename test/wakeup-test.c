@@ -13,7 +13,7 @@
 #include <vent/event.h>
 #include <vent/sources.h>
 
-#include "sources-util.h"
+#include "util/case.h"
 
 static uint64_t total;
 static unsigned long ncalls;

@@ -14,18 +14,14 @@
 
 #include <dlfcn.h>
 #include <errno.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <cmocka.h>
-
 #include <vent/event.h>
 #include <vent/watch.h>
 
+#include "util/case.h"
 
 static int clock_broken; /* clock_gettime() fails with EINVAL while set */
 static int clock_refused; /* ...and counts its refusals */
@@ -137,10 +133,9 @@ static void test_core_clock_unreadable(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_watch_clock_unreadable),
-		cmocka_unit_test(test_core_clock_unreadable),
+		CASE(test_watch_clock_unreadable),
+		CASE(test_core_clock_unreadable),
 	};
 
-	alarm(60);
 	return cmocka_run_group_tests_name("watch-clock", tests, NULL, NULL);
 }

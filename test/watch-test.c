@@ -21,53 +21,21 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cmocka.h>
+#include "util/case.h"
 
 #include <vent/event.h>
 #include <vent/watch.h>
 
-#define HARD_TIMEOUT_S 60
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	assert_non_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-/* Per-case fixture: a dispatcher and the fd count to come back to. */
+/* Per-case fixture: a dispatcher. */
 struct fix {
 	struct dispatcher *dsp;
-	int fds;
 };
 
 static int setup(void **state)
 {
 	struct fix *f = calloc(1, sizeof(*f));
 
-	alarm(HARD_TIMEOUT_S);
-	f->fds = count_fds();
+	case_begin();
 	f->dsp = new_dispatcher(CLOCK_MONOTONIC);
 	assert_non_null(f->dsp);
 	*state = f;
@@ -80,9 +48,8 @@ static int teardown(void **state)
 
 	if (f->dsp)
 		free_dispatcher(f->dsp);
-	assert_int_equal(count_fds(), f->fds);
 	free(f);
-	alarm(0);
+	case_end();
 	return 0;
 }
 

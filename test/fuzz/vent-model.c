@@ -35,6 +35,9 @@
 
 #include <vent/event.h>
 
+#include "../util/clock.h"
+#include "../util/fd.h"
+
 #define NSLOTS 64
 #define NEVER INT64_MAX
 __extension__ typedef __int128 i128;
@@ -122,14 +125,8 @@ static int byte(void)
 	return b < 0 ? 0 : b;
 }
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t ts_ns(struct timespec ts)
+/* A timespec in ns, saturated (the fuzzer feeds any tv_sec). */
+static int64_t ts_ns_sat(struct timespec ts)
 {
 	i128 v = (i128)ts.tv_sec * 1000000000 + ts.tv_nsec;
 	if (v > INT64_MAX)
@@ -137,18 +134,6 @@ static int64_t ts_ns(struct timespec ts)
 	if (v < INT64_MIN)
 		return INT64_MIN;
 	return (int64_t)v;
-}
-
-int vm_count_fds(void)
-{
-	DIR *dir = opendir("/proc/self/fd");
-	int n = 0;
-	if (!dir)
-		return -1;
-	while (readdir(dir))
-		n++;
-	closedir(dir);
-	return n - 3; /* ".", ".." and the DIR's own fd */
 }
 
 static int slot_of(const struct event *evt)
@@ -320,7 +305,7 @@ static struct timespec decode_tmo(bool *abs_flag, int *expect, int64_t *lower)
 		i128 l = r + now;
 		*lower = l > INT64_MAX ? NEVER : (int64_t)l;
 	} else {
-		*lower = ts_ns(t);
+		*lower = ts_ns_sat(t);
 		if (*lower > INT64_MAX - 1)
 			*lower = NEVER;
 	}
@@ -340,7 +325,7 @@ static void record_deadline(int i, bool timed, int64_t lower)
 	}
 	if (got.tv_nsec < 0 || got.tv_nsec >= 1000000000)
 		fail("slot %d: evt->tmo not normalised", i);
-	int64_t dl = ts_ns(got);
+	int64_t dl = ts_ns_sat(got);
 	if (dl < lower)
 		fail("slot %d: deadline %lld earlier than requested %lld", i, (long long)dl,
 		     (long long)lower);
@@ -659,7 +644,7 @@ static void check_consistency(void)
 		if (s->p->ev.dsp != M.d)
 			fail("added slot %d lost evt->dsp", i);
 		struct timespec t = s->p->ev.tmo;
-		if (s->armed && ts_ns(t) != s->deadline)
+		if (s->armed && ts_ns_sat(t) != s->deadline)
 			fail("slot %d: evt->tmo changed behind the user's back", i);
 		if (!s->armed && (t.tv_sec || t.tv_nsec))
 			fail("slot %d: expired timeout not cleared in evt->tmo", i);
@@ -843,7 +828,7 @@ void vm_run(struct vm_source *src, int max_wait_ms, struct vm_stats *stats)
 	expose_known_bugs = getenv("VM_EXPOSE_KNOWN_BUGS") != NULL;
 	/* Writing to a pipe whose read end the input closed. */
 	signal(SIGPIPE, SIG_IGN);
-	int base = vm_count_fds();
+	int base = fd_count();
 	new_dsp();
 	for (;;) {
 		int b = src->next(src->ctx);
@@ -855,7 +840,7 @@ void vm_run(struct vm_source *src, int max_wait_ms, struct vm_stats *stats)
 	for (int i = 0; i < NSLOTS; i++)
 		if (M.s[i].st != ST_NONE)
 			release(i);
-	int end = vm_count_fds();
+	int end = fd_count();
 	if (end != base)
 		fail("fd leak: %d open fds at start, %d at end", base, end);
 }

@@ -47,7 +47,4 @@ void vm_run(struct vm_source *src, int max_wait_ms, struct vm_stats *stats);
 /* vm_run() over a buffer. */
 void vm_run_buffer(const uint8_t *data, size_t size, struct vm_stats *stats);
 
-/* Number of open fds of the process. */
-int vm_count_fds(void);
-
 #endif

@@ -178,7 +178,7 @@ static void count_cleanup(struct event *e)
 	do {                                                                                    \
 		for (int try_ = 0;; try_++) {                                                   \
 			long f0_ = fa_fired();                                                  \
-			int fds0_ = check_fds ? hu_count_fds() : 0;                             \
+			int fds0_ = check_fds ? fd_count() : 0;                             \
 			expr;                                                                   \
 			if (ok_cond)                                                            \
 				break;                                                          \
@@ -186,9 +186,9 @@ static void count_cleanup(struct event *e)
 			       last_err, strerror(last_err));                                   \
 			EXPECT(fa_fired() > f0_, "%s reported ENOMEM but no failure was injected", \
 			       what);                                                           \
-			EXPECT(!check_fds || hu_count_fds() - fds0_ <= fd_slack,                \
+			EXPECT(!check_fds || fd_count() - fds0_ <= fd_slack,                \
 			       "%s failed with ENOMEM but left %d fd(s)", what,                 \
-			       hu_count_fds() - fds0_);                                         \
+			       fd_count() - fds0_);                                         \
 			retry_cleanup;                                                          \
 			EXPECT(try_ == 0, "%s failed twice", what);                             \
 		}                                                                               \
@@ -260,7 +260,7 @@ static void run_scenario(bool armed, long n)
 	close(W.child_pipe[0]);
 	W.probe.fd = W.efd[0];
 
-	const int base_fds = hu_count_fds();
+	const int base_fds = fd_count();
 	const long base_live = fa.live ? fa.live() : 0;
 	EXPECT(!sigusr1_blocked(), "SIGUSR1 blocked before the run");
 
@@ -289,7 +289,7 @@ static void run_scenario(bool armed, long n)
 	 * allocation). A failure there cannot be reported to the caller and
 	 * must not lose the watch: the callback counts below check that. */
 	int hid[NHANDLE + 1], tid;
-	int fds_before_watch = hu_count_fds();
+	int fds_before_watch = fd_count();
 	/* A first add that fails without an allocation failure (a regular
 	 * file) attaches nothing either. */
 	int regfd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
@@ -299,8 +299,8 @@ static void run_scenario(bool armed, long n)
 	close(regfd);
 	EXPECT(rc == -EPERM || (rc == -ENOMEM && fa_fired() > f0),
 	       "vent_add_handle(regular file): %d", rc);
-	EXPECT(hu_count_fds() == fds_before_watch, "a failed first vent_add_handle left %d fd(s)",
-	       hu_count_fds() - fds_before_watch);
+	EXPECT(fd_count() == fds_before_watch, "a failed first vent_add_handle left %d fd(s)",
+	       fd_count() - fds_before_watch);
 	for (int i = 0; i <= NHANDLE; i++) {
 		int fd = W.hpipe[i < NHANDLE ? i : 0][0];
 		int events = i < NHANDLE ? VENT_HANDLE_READABLE : VENT_HANDLE_HANGUP;
@@ -312,8 +312,8 @@ static void run_scenario(bool armed, long n)
 		W.hflag[i] = 1;
 		hid[i] = rc;
 	}
-	EXPECT(hu_count_fds() == fds_before_watch, "watch adapter: %d fds, want 0",
-	       hu_count_fds() - fds_before_watch);
+	EXPECT(fd_count() == fds_before_watch, "watch adapter: %d fds, want 0",
+	       fd_count() - fds_before_watch);
 	static int tflag;
 	tflag = 0;
 	CHECKED("vent_add_timeout",
@@ -419,8 +419,8 @@ static void run_scenario(bool armed, long n)
 				(rc = vent_aio_fstatat(aio, AT_FDCWD, "/", &stbuf, 0, aio_cb, NULL),
 				 last_err = -rc),
 				rc > 0, rc == -ENOMEM || rc == -EAGAIN, (void)0);
-		long long until = hu_now_ns() + 5000000000LL;
-		while (aio_runs < want && hu_now_ns() < until)
+		long long until = now_ns() + 5000000000LL;
+		while (aio_runs < want && now_ns() < until)
 			EXPECT(vent_wait(d, 10, NULL) >= 0, "vent_wait (aio)");
 		EXPECT(aio_runs == want, "aio request %d never completed", i);
 	}
@@ -436,8 +436,8 @@ static void run_scenario(bool armed, long n)
 	EXPECT(vent_wakeup_signal(&W.wev, 1) == 0, "vent_wakeup_signal");
 	close(W.child_pipe[1]);
 	int want_fd = (NFD + 6) / 7;
-	long long end = hu_now_ns() + 5000000000LL;
-	while (hu_now_ns() < end) {
+	long long end = now_ns() + 5000000000LL;
+	while (now_ns() < end) {
 		rc = vent_wait(d, 5, NULL);
 		EXPECT(rc >= 0, "vent_wait: %d (%s)", rc, strerror(-rc));
 		if (fd_cb_runs >= want_fd && timer_runs == NTIMER && sig_runs >= 1 &&
@@ -492,8 +492,8 @@ static void run_scenario(bool armed, long n)
 	if (pid_runs == 0)
 		waitpid(W.child, &st, 0);
 	/* The fds made before the baseline are closed now. */
-	EXPECT(hu_count_fds() == base_fds - NFD - 2 * NHANDLE - 1,
-	       "fd count %d, baseline %d (after closing the test's own %d)", hu_count_fds(),
+	EXPECT(fd_count() == base_fds - NFD - 2 * NHANDLE - 1,
+	       "fd count %d, baseline %d (after closing the test's own %d)", fd_count(),
 	       base_fds - NFD - 2 * NHANDLE - 1, NFD + 2 * NHANDLE + 1);
 	if (armed)
 		EXPECT(fa.live() == base_live, "live allocations: %ld, baseline %ld (leak)",

@@ -34,7 +34,7 @@
 #include <vent/watch.h>
 
 #include "harden-util.h"
-#include "../nop-util.h"
+#include "../util/nop.h"
 
 static struct rlimit saved_lim;
 
@@ -178,7 +178,7 @@ static void run_path(enum path p, int k, int *first_ok)
 	struct ctx c;
 	memset(&c, 0, sizeof(c));
 	c.child = -1;
-	const int base = hu_count_fds();
+	const int base = fd_count();
 
 	/* What the path needs besides itself, made without a limit. */
 	if (p != FP_DISPATCHER) {
@@ -195,13 +195,13 @@ static void run_path(enum path p, int k, int *first_ok)
 	}
 	if (p == FP_HANDLE)
 		EXPECT(pipe2(c.pipefd, O_CLOEXEC) == 0, "pipe2");
-	const int before = hu_count_fds();
+	const int before = fd_count();
 	const bool usr2 = usr2_blocked();
 
 	limit_to(k);
 	int rc = create(p, &c);
 	unlimit(); /* counting needs an fd itself */
-	int used = hu_count_fds() - before;
+	int used = fd_count() - before;
 
 	if (rc == 0) {
 		EXPECT(used <= k, "%s with %d free fds: succeeded using %d", names[p], k, used);
@@ -229,8 +229,8 @@ static void run_path(enum path p, int k, int *first_ok)
 		close(c.pipefd[0]);
 		close(c.pipefd[1]);
 	}
-	EXPECT(hu_count_fds() == base, "%s, k=%d: %d fds after release, baseline %d", names[p], k,
-	       hu_count_fds(), base);
+	EXPECT(fd_count() == base, "%s, k=%d: %d fds after release, baseline %d", names[p], k,
+	       fd_count(), base);
 	EXPECT(!usr2_blocked(), "SIGUSR2 still blocked after release");
 }
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * harden-util.h - small helpers shared by the hardening programs: checks
- * that exit (not abort: an abort is what the library must never do), and an
- * fd count that does not allocate (so it can run while allocations fail).
+ * that exit (not abort: an abort is what the library must never do), the
+ * resident set size; the clock and the fd count (which does not allocate)
+ * come from the tests' util/.
  */
 #ifndef HARDEN_UTIL_H
 #define HARDEN_UTIL_H
@@ -16,6 +17,9 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "../util/clock.h"
+#include "../util/fd.h"
 
 #define HU_FAIL_EXIT 1
 
@@ -38,39 +42,6 @@ static void hu_fail(const char *file, int line, const char *fmt, ...)
 		if (!(cond))                                         \
 			hu_fail(__FILE__, __LINE__, __VA_ARGS__);    \
 	} while (0)
-
-/* Open fds of the process, by getdents64 on /proc/self/fd into a stack
- * buffer: no malloc (opendir would allocate). */
-static inline int hu_count_fds(void)
-{
-	int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -1;
-	char buf[8192];
-	int n = 0;
-	for (;;) {
-		long r = syscall(SYS_getdents64, dfd, buf, sizeof(buf));
-		if (r <= 0)
-			break;
-		for (long off = 0; off < r;) {
-			unsigned short reclen;
-			memcpy(&reclen, buf + off + 16, sizeof(reclen));
-			const char *name = buf + off + 19;
-			if (name[0] != '.')
-				n++;
-			off += reclen;
-		}
-	}
-	close(dfd);
-	return n - 1; /* the directory fd itself */
-}
-
-static inline long long hu_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 /* Resident set size in bytes, from /proc/self/statm. */
 static inline long hu_rss_bytes(void)

@@ -89,7 +89,7 @@ static int probe_cb(struct event *e, uint32_t events)
 {
 	(void)events;
 	struct probe *p = (struct probe *)e;
-	long long t = hu_now_ns();
+	long long t = now_ns();
 	if (t < p->deadline) {
 		probe_early++;
 	} else {
@@ -108,7 +108,7 @@ static void run_probe(void)
 	struct probe p[PROBE_TIMERS];
 	struct dispatcher *d = new_dispatcher(CLOCK_MONOTONIC);
 	EXPECT(d, "new_dispatcher (probe)");
-	long long now = hu_now_ns();
+	long long now = now_ns();
 	for (int i = 0; i < PROBE_TIMERS; i++) {
 		memset(&p[i], 0, sizeof(p[i]));
 		long long rel = 1000000 + (long long)(next64() % 20000000); /* 1..21 ms */
@@ -122,9 +122,9 @@ static void run_probe(void)
 	}
 	(void)now;
 	int left = PROBE_TIMERS;
-	long long end = hu_now_ns() + 5000000000LL;
+	long long end = now_ns() + 5000000000LL;
 	while (left > 0) {
-		EXPECT(hu_now_ns() < end, "probe timers did not fire within 5 s");
+		EXPECT(now_ns() < end, "probe timers did not fire within 5 s");
 		int rc = vent_wait(d, -1, NULL);
 		EXPECT(rc >= 0, "vent_wait (probe): %d", rc);
 		left = 0;
@@ -154,14 +154,14 @@ int main(int argc, char **argv)
 	const long leak = env_long("VENT_SOAK_LEAK", 0);
 	uint64_t seed = (uint64_t)env_long("VENT_SOAK_SEED", 0);
 	if (!seed)
-		seed = (uint64_t)hu_now_ns();
+		seed = (uint64_t)now_ns();
 	rng = seed;
 	alarm((unsigned)(secs + 120));
 	printf("soak: %ld s, chunks of %ld ops, seed %" PRIu64 "%s\n", secs, chunk, seed,
 	       strict ? ", strict lateness" : "");
 	fflush(stdout);
 
-	const long long start = hu_now_ns();
+	const long long start = now_ns();
 	const long long warm_end = start + (secs / 5 < 2 ? 2 : secs / 5) * 1000000000LL;
 	const long long end = start + secs * 1000000000LL;
 	struct vm_stats st;
@@ -172,7 +172,7 @@ int main(int argc, char **argv)
 	long chunks = 0, samples = 0;
 	bool warm = true;
 
-	while (hu_now_ns() < end) {
+	while (now_ns() < end) {
 		struct chunk_src c = {(size_t)chunk, 0, 0};
 		struct vm_source src = {chunk_next, &c};
 		vm_run(&src, 5, &st);
@@ -187,13 +187,13 @@ int main(int argc, char **argv)
 		}
 
 		long rss = hu_rss_bytes();
-		int fds = hu_count_fds();
+		int fds = fd_count();
 		EXPECT(rss > 0 && fds >= 0, "cannot read RSS or fds");
 		if (warm) {
 			if (rss > rss_base)
 				rss_base = rss;
 			fd_base = fds;
-			if (hu_now_ns() >= warm_end) {
+			if (now_ns() >= warm_end) {
 				warm = false;
 				rss_min = rss_max = rss;
 				printf("soak: warm-up done after %ld chunks: RSS %ld KiB, %d fds\n",
@@ -209,7 +209,7 @@ int main(int argc, char **argv)
 			rss_max = rss;
 		EXPECT(fds == fd_base, "fd count %d after chunk %ld, %d after the warm-up", fds,
 		       chunks, fd_base);
-		long long now = hu_now_ns();
+		long long now = now_ns();
 		int w = (int)((now - warm_end) * kWindows / (end - warm_end));
 		if (w >= kWindows)
 			w = kWindows - 1;

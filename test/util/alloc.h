@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * alloc-util.h - bytes the process has allocated right now, under plain
+ * util/alloc.h - bytes the process has allocated right now, under plain
  * glibc, ASan/TSan and valgrind alike, for tests that bound a library's
  * memory per object.
  */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* nop-util.h - callbacks that do nothing, for tests that only need one. */
+/* util/nop.h - callbacks that do nothing, for tests that only need one. */
 #ifndef VENT_TEST_NOP_UTIL_H
 #define VENT_TEST_NOP_UTIL_H
 
