@@ -2,7 +2,7 @@
 /*
  * api-fuzz.c - libFuzzer target: the input is a program for the vent model
  * (vent-model.c). Build with -Dfuzzer=true and CC=clang; see
- * tools/run-fuzz.sh.
+ * .ci/run-fuzz.sh.
  */
 #include <stddef.h>
 #include <stdint.h>

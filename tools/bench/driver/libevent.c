@@ -9,7 +9,7 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
-#include "bench-util.h"
+#include "../bench-util.h"
 #include "driver.h"
 
 struct lvt_ring {

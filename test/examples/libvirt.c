@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The program of the README, "Running libvirt on vent" (kept identical by a test). */
+/* example: libvirt.c */
 #include <stdio.h>
 #include <vent/event.h>
 #include <vent/libvirt.h>

@@ -14,7 +14,7 @@
 
 #include <ev.h>
 
-#include "bench-util.h"
+#include "../bench-util.h"
 #include "driver.h"
 
 struct lev_ring {

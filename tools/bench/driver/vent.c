@@ -9,7 +9,7 @@
 
 #include <vent/event.h>
 
-#include "bench-util.h"
+#include "../bench-util.h"
 #include "driver.h"
 
 struct vent_ring {

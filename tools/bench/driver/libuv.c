@@ -8,7 +8,7 @@
 
 #include <uv.h>
 
-#include "bench-util.h"
+#include "../bench-util.h"
 #include "driver.h"
 
 struct luv_ring {

@@ -11,7 +11,7 @@
 
 #include <systemd/sd-event.h>
 
-#include "bench-util.h"
+#include "../bench-util.h"
 #include "driver.h"
 
 struct sde_ring {

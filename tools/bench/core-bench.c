@@ -29,7 +29,7 @@
  * --echo=K runs instead a K round-trip echo exchange over a socketpair on
  * one dispatcher, each step calling event_modify() with an unchanged mask
  * and event_mod_timeout() with a deadline 5 s ahead (always later), for
- * counting syscalls under strace (tools/core-syscalls.sh). --earlier makes
+ * counting syscalls under strace (tools/bench/core-syscalls.sh). --earlier makes
  * step k set a deadline 1000 s - k ms ahead instead: each one earlier than
  * the last (steps take far less than 1 ms), so each must re-arm the kernel
  * timer; this shows the count responds.
@@ -50,7 +50,7 @@
 
 #include <vent/event.h>
 
-#include "bench/bench-util.h"
+#include "bench-util.h"
 
 #define MAX_SIZES 16
 #define MAX_EVENTS 1000000

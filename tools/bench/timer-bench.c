@@ -23,8 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench/bench-util.h"
-#include "bench/driver.h"
+#include "bench-util.h"
+#include "driver/driver.h"
 
 #define BENCH_TOOL "timer-bench"
 static const char *prog = BENCH_TOOL;

@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # core-syscalls.sh - count the syscalls of echo exchanges with strace -c -f,
 # to show that pushing timeouts later and re-applying an unchanged mask
-# cost no syscall (issue 2, API.md §1.3 cost model).
+# cost no syscall (the costs vent/event.h documents).
 #
-# Usage: tools/core-syscalls.sh [BUILD_DIR]     (default: build)
+# Usage: tools/bench/core-syscalls.sh [BUILD_DIR]     (default: build)
 #
 # Runs, each under `strace -f -c`:
 #   1. core-bench --echo=K for two values of K: every step calls

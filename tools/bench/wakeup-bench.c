@@ -22,7 +22,7 @@
 #include <vent/event.h>
 #include <vent/sources.h>
 
-#include "bench/bench-util.h"
+#include "bench-util.h"
 
 static const char *prog = "wakeup-bench";
 

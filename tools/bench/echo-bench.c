@@ -45,7 +45,7 @@
 
 #include <vent/event.h>
 
-#include "bench/bench-util.h"
+#include "bench-util.h"
 
 #define MAX_CLIENTS 4096
 #define MAX_THREADS 64

@@ -23,8 +23,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "bench/bench-util.h"
-#include "bench/driver.h"
+#include "bench-util.h"
+#include "driver/driver.h"
 
 #define BENCH_TOOL "ring-bench"
 static const char *prog = BENCH_TOOL;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * driver.h - the tiny interface between the benchmark programs
- * (ring-bench, timer-bench) and one event library each (tools/bench/<lib>.c).
+ * (ring-bench, timer-bench) and one event library each (tools/bench/driver/<lib>.c).
  *
  * A driver owns the loop and the watchers; the benchmark owns the fds and
  * the work done per event (ring_fire()), so every library runs exactly the

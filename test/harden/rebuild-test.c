@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * harden-rebuild-test.c - reproducer found by the API fuzzer (issue 7).
+ * rebuild-test.c - reproducer found by the API fuzzer (issue 7).
  *
  * Event A's fd is closed while A is still added (no dup: the kernel drops
  * the registration). The number is reused by an unrelated pipe that vent
@@ -12,15 +12,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <unistd.h>
 
-#include <cmocka.h>
-
 #include <vent/event.h>
+
+#include "../util/case.h"
 
 static int a_calls, b_calls;
 
@@ -43,7 +40,6 @@ static int count_b(struct event *evt, uint32_t events)
 static void test_harden_rebuild_reused_fd_number(void **state)
 {
 	(void)state;
-	alarm(10);
 	struct dispatcher *d = new_dispatcher(CLOCK_MONOTONIC);
 	assert_non_null(d);
 	int p1[2], p2[2], p3[2];
@@ -100,7 +96,7 @@ static void test_harden_rebuild_reused_fd_number(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_harden_rebuild_reused_fd_number),
+		CASE(test_harden_rebuild_reused_fd_number),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
