@@ -17,30 +17,9 @@
 
 #include <vent/event.h>
 
+#include "util/broken-clock.h"
 #include "util/case.h"
 #include "util/nop.h"
-
-static int clock_broken; /* clock_gettime() fails with EINVAL while set */
-static int clock_refused; /* ...and counts its refusals */
-
-int clock_gettime(clockid_t clk, struct timespec *ts)
-{
-	static int (*real)(clockid_t, struct timespec *);
-
-	if (__atomic_load_n(&clock_broken, __ATOMIC_SEQ_CST)) {
-		__atomic_add_fetch(&clock_refused, 1, __ATOMIC_SEQ_CST);
-		errno = EINVAL;
-		return -1;
-	}
-	if (!real)
-		*(void **)&real = dlsym(RTLD_NEXT, "clock_gettime"); /* POSIX's idiom */
-	return real(clk, ts);
-}
-
-static void break_clock(int on)
-{
-	__atomic_store_n(&clock_broken, on, __ATOMIC_SEQ_CST);
-}
 
 static void test_new_dispatcher_unreadable_clock(void **state)
 {

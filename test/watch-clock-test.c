@@ -4,12 +4,7 @@
  * clock cannot be read: vent_add_timeout(), vent_update_timeout(),
  * event_add() and event_mod_timeout() with a relative timeout report the
  * error instead of computing a deadline from an uninitialised timespec.
- *
- * A clock that timerfd_create() accepts but clock_gettime() refuses exists
- * (CLOCK_BOOTTIME_ALARM as root on a host without an RTC), but not on
- * every machine: this program defines clock_gettime() itself, which the
- * library's calls resolve to (the executable comes first in the symbol
- * lookup), and makes it fail on demand.
+ * The clock fails on demand (util/broken-clock.h).
  */
 
 #include <dlfcn.h>
@@ -21,24 +16,8 @@
 #include <vent/event.h>
 #include <vent/watch.h>
 
+#include "util/broken-clock.h"
 #include "util/case.h"
-
-static int clock_broken; /* clock_gettime() fails with EINVAL while set */
-static int clock_refused; /* ...and counts its refusals */
-
-int clock_gettime(clockid_t clk, struct timespec *ts)
-{
-	static int (*real)(clockid_t, struct timespec *);
-
-	if (__atomic_load_n(&clock_broken, __ATOMIC_SEQ_CST)) {
-		__atomic_add_fetch(&clock_refused, 1, __ATOMIC_SEQ_CST);
-		errno = EINVAL;
-		return -1;
-	}
-	if (!real)
-		*(void **)&real = dlsym(RTLD_NEXT, "clock_gettime"); /* POSIX's idiom */
-	return real(clk, ts);
-}
 
 static int fired;
 
@@ -59,13 +38,13 @@ static void test_watch_clock_unreadable(void **state)
 	int t = vent_add_timeout(d, 60000, count_timeout, NULL, NULL);
 	assert_true(t > 0);
 
-	__atomic_store_n(&clock_broken, 1, __ATOMIC_SEQ_CST);
+	break_clock(1);
 	assert_int_equal(vent_add_timeout(d, 10, count_timeout, NULL, NULL), -EINVAL);
 	assert_int_equal(vent_update_timeout(d, t, 10), -EINVAL);
 	int off = vent_add_timeout(d, -1, count_timeout, NULL, NULL);
 	assert_true(off > 0);
 	assert_int_equal(vent_update_timeout(d, off, -1), 0);
-	__atomic_store_n(&clock_broken, 0, __ATOMIC_SEQ_CST);
+	break_clock(0);
 	assert_true(__atomic_load_n(&clock_refused, __ATOMIC_SEQ_CST) >= 2);
 
 	/* The failed update left the 60 s period alone: nothing fires soon. */
@@ -104,7 +83,7 @@ static void test_core_clock_unreadable(void **state)
 	a.tmo = minute;
 	assert_int_equal(event_add(d, &a), 0);
 
-	__atomic_store_n(&clock_broken, 1, __ATOMIC_SEQ_CST);
+	break_clock(1);
 	__atomic_store_n(&clock_refused, 0, __ATOMIC_SEQ_CST);
 	assert_int_equal(event_mod_timeout(&a, &ten_ms), -EINVAL);
 	b.tmo = ten_ms;
@@ -116,7 +95,7 @@ static void test_core_clock_unreadable(void **state)
 	b.tmo.tv_nsec = 0;
 	assert_int_equal(event_add(d, &b), 0);
 	assert_int_equal(event_remove(&b), 0);
-	__atomic_store_n(&clock_broken, 0, __ATOMIC_SEQ_CST);
+	break_clock(0);
 	assert_true(__atomic_load_n(&clock_refused, __ATOMIC_SEQ_CST) >= 2);
 
 	/* The failed re-arm left the 60 s deadline alone: nothing fires soon. */
