@@ -69,6 +69,12 @@ void AioList::splice(AioList &from) noexcept
 	from.size = 0;
 }
 
+} // namespace vent::detail
+
+namespace vent {
+
+using namespace detail;
+
 Aio::Aio(struct dispatcher *dsp, int backend)
 {
 	// The ring first: with VENT_AIO_URING its failure is the caller's
@@ -123,7 +129,7 @@ Aio::~Aio()
 int Aio::on_ready(struct event *evt, uint32_t) noexcept
 {
 	reinterpret_cast<AioEvent *>(evt)->owner->poll();
-	// If a callback freed the pool, free_() removed this event and the
+	// If a callback freed the pool, destroy() removed this event and the
 	// return value is ignored.
 	return EVENTCB_CONTINUE;
 }
@@ -677,10 +683,10 @@ void Aio::teardown_forked() noexcept
 	}
 }
 
-void Aio::free_() noexcept
+void Aio::destroy() noexcept
 {
 	if (closing_)
-		return; // from a callback run by free_() itself
+		return; // from a callback run by destroy() itself
 	if (forked())
 		teardown_forked();
 	else
@@ -691,4 +697,4 @@ void Aio::free_() noexcept
 		deleter_(this);
 }
 
-} // namespace vent::detail
+} // namespace vent

@@ -22,9 +22,9 @@ struct io_uring;
 
 namespace vent {
 
-namespace detail {
-
 class Aio;
+
+namespace detail {
 
 enum class AioOp : uint8_t {
 	Openat, Close, Pread, Pwrite, Fstatat, Statx, Unlinkat, Renameat, Mkdirat, Fsync,
@@ -86,7 +86,7 @@ struct AioReq {
 
 // The completion eventfd as a dispatcher event. Standard layout with the
 // event first, so the struct event * of a callback converts back to it.
-// Allocated apart from the pool: see Aio::free_() on forked children.
+// Allocated apart from the pool: see Aio::destroy() on forked children.
 struct AioEvent {
 	struct event ev;
 	Aio *owner;
@@ -113,6 +113,8 @@ struct AioList {
 	bool empty() const noexcept { return head == nullptr; }
 };
 
+} // namespace detail
+
 class Aio {
 public:
 	// Creates the eventfd and registers it with @dsp (may be nullptr);
@@ -124,7 +126,7 @@ public:
 	Aio(const Aio &) = delete;
 	Aio &operator=(const Aio &) = delete;
 
-	// The facade allocates the C tag holding this object; free_() from a
+	// The facade allocates the C tag holding this object; destroy() from a
 	// callback defers the delete to the outermost poll() through this.
 	using Deleter = void (*)(Aio *);
 	void set_deleter(Deleter d) noexcept { deleter_ = d; }
@@ -135,11 +137,11 @@ public:
 	int backend() const noexcept { return ring_ ? VENT_AIO_URING : VENT_AIO_POOL; }
 
 	int set_threads(unsigned min, unsigned max) noexcept;
-	int submit(const AioArgs &a, vent_aio_cb cb, void *arg);
+	int submit(const detail::AioArgs &a, vent_aio_cb cb, void *arg);
 	int cancel(int id) noexcept;
 	int poll() noexcept;
 	// vent_aio_free(): reports everything, joins, then deletes (maybe later).
-	void free_() noexcept;
+	void destroy() noexcept;
 
 private:
 	static constexpr unsigned kMaxThreads = 1024;
@@ -149,65 +151,65 @@ private:
 	static void *worker_main(void *self) noexcept;
 	static int on_ready(struct event *evt, uint32_t events) noexcept;
 	static void on_cleanup(struct event *evt) noexcept;
-	static ssize_t execute(const AioReq &r) noexcept;
+	static ssize_t execute(const detail::AioReq &r) noexcept;
 
-	void worker_loop(AioWorker *self) noexcept;
-	void complete(AioReq *r) noexcept; // any thread, no lock
+	void worker_loop(detail::AioWorker *self) noexcept;
+	void complete(detail::AioReq *r) noexcept; // any thread, no lock
 	void take_done() noexcept;         // loop thread: done stack -> batch_
 	int spawn_locked() noexcept;
-	AioWorker *take_exited_locked() noexcept;
-	static void join_all(AioWorker *list) noexcept;
+	detail::AioWorker *take_exited_locked() noexcept;
+	static void join_all(detail::AioWorker *list) noexcept;
 	int run_batch() noexcept;
 	void teardown() noexcept;
 	void teardown_forked() noexcept;
-	int enqueue_pool(AioReq *r) noexcept;
+	int enqueue_pool(detail::AioReq *r) noexcept;
 	void kick() noexcept;
 
 	// The io_uring side (aio/ring.cpp); ring_ is nullptr for the pool.
 	int ring_create() noexcept;
 	void ring_destroy() noexcept;
-	bool ring_route(AioReq &r) noexcept;
+	bool ring_route(detail::AioReq &r) noexcept;
 	int ring_fs_class(dev_t dev, int fd) noexcept;
-	void ring_finish(AioReq *r, int res) noexcept;
+	void ring_finish(detail::AioReq *r, int res) noexcept;
 	void ring_flush() noexcept;
 	void ring_reap() noexcept;
 	void ring_wait_all() noexcept;
 
-	AioReq *find(int id) const noexcept;
-	void table_insert(AioReq *r);
-	void table_remove(AioReq *r) noexcept;
+	detail::AioReq *find(int id) const noexcept;
+	void table_insert(detail::AioReq *r);
+	void table_remove(detail::AioReq *r) noexcept;
 	void table_grow();
 
-	ForkGuard fork_;
-	Wakeup wake_; // completions -> loop thread
+	detail::ForkGuard fork_;
+	detail::Wakeup wake_; // completions -> loop thread
 	// io_uring: the requests not yet handed to the kernel (at most cq_cap_
 	// are in flight, so the completion queue can never overflow).
 	struct io_uring *ring_ = nullptr;
-	AioList ring_wait_;
+	detail::AioList ring_wait_;
 	unsigned ring_inflight_ = 0;
 	unsigned ring_cq_cap_ = 0;
-	uint64_t ring_ops_ = 0;     // bit per AioOp the kernel supports
+	uint64_t ring_ops_ = 0;     // bit per detail::AioOp the kernel supports
 	bool ring_taskrun_ = false; // the kernel flags pending completions
 	bool ring_enabled_ = false; // created disabled, enabled on the loop thread
 	std::vector<std::pair<dev_t, int>> ring_fs_; // st_dev -> ring_fs_class()
-	AioEvent *ev_ = nullptr; // nullptr: no dispatcher (or detached)
+	detail::AioEvent *ev_ = nullptr; // nullptr: no dispatcher (or detached)
 	Deleter deleter_ = nullptr;
 
 	// Loop-thread state.
 	unsigned pending_ = 0;
 	int next_id_ = 1;
-	std::vector<AioReq *> table_; // id -> request, chained through hnext
+	std::vector<detail::AioReq *> table_; // id -> request, chained through hnext
 	size_t table_live_ = 0;
-	AioList batch_;      // taken from done_head_, callbacks being run
+	detail::AioList batch_;      // taken from done_head_, callbacks being run
 	int depth_ = 0;      // poll() frames on the stack
-	bool closing_ = false;   // free_() started: submits are refused
-	bool destroyed_ = false; // free_() finished inside a callback
+	bool closing_ = false;   // destroy() started: submits are refused
+	bool destroyed_ = false; // destroy() finished inside a callback
 
 	// Shared with the threads, under mu_.
 	pthread_mutex_t mu_ = PTHREAD_MUTEX_INITIALIZER;
 	pthread_cond_t work_cv_;  // queue non-empty, stopping, or bounds changed
-	AioList queue_;
-	AioWorker *workers_ = nullptr;
+	detail::AioList queue_;
+	detail::AioWorker *workers_ = nullptr;
 	unsigned min_ = 1;
 	unsigned max_ = 4;
 	unsigned nthreads_ = 0; // started and not yet exited
@@ -217,11 +219,7 @@ private:
 
 	// Finished requests: a lock-free stack (threads push, the loop takes
 	// all), so a completion never waits for the queue's mutex.
-	std::atomic<AioReq *> done_head_{nullptr};
+	std::atomic<detail::AioReq *> done_head_{nullptr};
 };
-
-} // namespace detail
-
-using detail::Aio;
 
 } // namespace vent

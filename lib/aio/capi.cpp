@@ -3,7 +3,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <new>
 
 #include <vent/aio.h>
 
@@ -13,7 +12,8 @@
 using vent::Aio;
 using vent::detail::AioArgs;
 using vent::detail::AioOp;
-using vent::detail::guard;
+using vent::detail::create;
+using vent::detail::with_object;
 
 struct vent_aio {
 	vent_aio(struct dispatcher *dsp, int backend) : impl(dsp, backend) {}
@@ -35,12 +35,9 @@ void delete_tag(Aio *impl) noexcept
 
 int submit(struct vent_aio *aio, const AioArgs &a, vent_aio_cb cb, void *arg) noexcept
 {
-	if (!aio || !cb)
+	if (!cb)
 		return -EINVAL;
-	Aio *p = to_impl(aio);
-	if (p->forked())
-		return -ECHILD;
-	return guard([&] { return p->submit(a, cb, arg); });
+	return with_object(to_impl(aio), [&](Aio &p) { return p.submit(a, cb, arg); });
 }
 
 } // namespace
@@ -53,17 +50,11 @@ VENT_PUBLIC struct vent_aio *vent_aio_new_backend(struct dispatcher *dsp, int ba
 		errno = EINVAL;
 		return nullptr;
 	}
-	struct vent_aio *aio = nullptr;
-	int rc = guard([&] {
-		aio = new struct vent_aio(dsp, backend);
+	return create([&] {
+		auto *aio = new struct vent_aio(dsp, backend);
 		aio->impl.set_deleter(delete_tag);
-		return 0;
+		return aio;
 	});
-	if (rc < 0) {
-		errno = -rc;
-		return nullptr;
-	}
-	return aio;
 }
 
 VENT_PUBLIC struct vent_aio *vent_aio_new(struct dispatcher *dsp) noexcept
@@ -86,44 +77,28 @@ VENT_PUBLIC struct vent_aio *vent_aio_new(struct dispatcher *dsp) noexcept
 
 VENT_PUBLIC int vent_aio_backend(const struct vent_aio *aio) noexcept
 {
-	if (!aio)
-		return -EINVAL;
-	if (to_impl(aio)->forked())
-		return -ECHILD;
-	return to_impl(aio)->backend();
+	return with_object(to_impl(aio), [](Aio &p) { return p.backend(); });
 }
 
 VENT_PUBLIC void vent_aio_free(struct vent_aio *aio) noexcept
 {
 	if (aio)
-		to_impl(aio)->free_();
+		to_impl(aio)->destroy();
 }
 
 VENT_PUBLIC int vent_aio_set_threads(struct vent_aio *aio, unsigned min, unsigned max) noexcept
 {
-	if (!aio)
-		return -EINVAL;
-	if (to_impl(aio)->forked())
-		return -ECHILD;
-	return to_impl(aio)->set_threads(min, max);
+	return with_object(to_impl(aio), [&](Aio &p) { return p.set_threads(min, max); });
 }
 
 VENT_PUBLIC int vent_aio_fd(const struct vent_aio *aio) noexcept
 {
-	if (!aio)
-		return -EINVAL;
-	if (to_impl(aio)->forked())
-		return -ECHILD;
-	return to_impl(aio)->fd();
+	return with_object(to_impl(aio), [](Aio &p) { return p.fd(); });
 }
 
 VENT_PUBLIC int vent_aio_poll(struct vent_aio *aio) noexcept
 {
-	if (!aio)
-		return -EINVAL;
-	if (to_impl(aio)->forked())
-		return -ECHILD;
-	return to_impl(aio)->poll();
+	return with_object(to_impl(aio), [](Aio &p) { return p.poll(); });
 }
 
 VENT_PUBLIC unsigned vent_aio_pending(const struct vent_aio *aio) noexcept
@@ -135,11 +110,7 @@ VENT_PUBLIC unsigned vent_aio_pending(const struct vent_aio *aio) noexcept
 
 VENT_PUBLIC int vent_aio_cancel(struct vent_aio *aio, int id) noexcept
 {
-	if (!aio)
-		return -EINVAL;
-	if (to_impl(aio)->forked())
-		return -ECHILD;
-	return to_impl(aio)->cancel(id);
+	return with_object(to_impl(aio), [&](Aio &p) { return p.cancel(id); });
 }
 
 VENT_PUBLIC int vent_aio_openat(struct vent_aio *aio, int dirfd, const char *path, int flags,

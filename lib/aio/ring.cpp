@@ -29,7 +29,9 @@
 #define RUNNING_ON_VALGRIND 0
 #endif
 
-namespace vent::detail {
+namespace vent {
+
+using namespace detail;
 
 #if VENT_HAVE_URING
 
@@ -379,4 +381,4 @@ void Aio::ring_wait_all() noexcept {}
 
 #endif
 
-} // namespace vent::detail
+} // namespace vent

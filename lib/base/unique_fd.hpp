@@ -6,7 +6,7 @@
 #include <unistd.h>
 #include <utility>
 
-namespace vent {
+namespace vent::detail {
 
 /*
  * Move-only fd holder; -1 means empty. This is the only place in the library
@@ -47,4 +47,4 @@ private:
 	int fd_ = -1;
 };
 
-} // namespace vent
+} // namespace vent::detail

@@ -20,8 +20,8 @@ extern const char *const minivent_reason_str[__MAX_CALLBACK_REASON] __asm__("rea
 
 #pragma GCC visibility push(default)
 const char *const minivent_reason_str[__MAX_CALLBACK_REASON] = {
-	vent::reason_names[REASON_EVENT_OCCURED],
-	vent::reason_names[REASON_TIMEOUT],
+	vent::detail::reason_names[REASON_EVENT_OCCURED],
+	vent::detail::reason_names[REASON_TIMEOUT],
 };
 #pragma GCC visibility pop
 

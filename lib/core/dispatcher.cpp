@@ -20,6 +20,7 @@ namespace vent {
 
 using detail::kNever;
 using detail::kNotQueued;
+using detail::UniqueFd;
 
 namespace {
 

@@ -289,15 +289,15 @@ private:
 
 	detail::ForkGuard fork_;
 	int clock_;
-	UniqueFd epfd_;
+	detail::UniqueFd epfd_;
 	// The epoll fd handed out for embedding: a set that holds only epfd_.
 	// The orphan purge replaces the epoll file behind epfd_ (see
 	// rebuild_epoll()); an outer epoll that held that file would lose the
 	// dispatcher, one that holds this front file never does. Created by
 	// the first efd() call, so that a dispatcher nobody embeds pays
 	// nothing for it.
-	UniqueFd front_;
-	UniqueFd tfd_;
+	detail::UniqueFd front_;
+	detail::UniqueFd tfd_;
 	detail::Wakeup wake_;
 	// Posted loop tasks, newest first (a lock-free stack: the loop takes
 	// the whole list at once, so there is no ABA). closing_ refuses posts

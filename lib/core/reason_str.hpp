@@ -3,7 +3,7 @@
 // libvent's vent_reason_str and libminivent's reason_str (compat/).
 #pragma once
 
-namespace vent {
+namespace vent::detail {
 
 // minivent's spelling ("occured") is part of the compatible API.
 inline constexpr const char *reason_names[] = {
@@ -11,4 +11,4 @@ inline constexpr const char *reason_names[] = {
 	"timeout",
 };
 
-} // namespace vent
+} // namespace vent::detail

@@ -33,6 +33,8 @@
 
 namespace vent {
 
+using detail::UniqueFd;
+
 namespace {
 
 struct SignalSource {

@@ -22,26 +22,21 @@ template <class F> int with_adapter(struct dispatcher *dsp, bool create, F &&bod
 {
 	if (!dsp)
 		return -EINVAL;
-	return guard([&] {
-		bool created = false;
-		// -ECHILD (thrown) for a dispatcher inherited across fork().
-		std::shared_ptr<WatchAdapter> ad = WatchAdapter::get(dsp, create, &created);
-		if (!ad)
-			return -ENOENT;
-		// An add that attached the adapter and then failed detaches it
-		// again: a failed call leaves no fd and no event behind.
-		int rc;
-		try {
-			rc = body(*ad);
-		} catch (...) {
-			if (created)
-				ad->abandon();
-			throw;
-		}
-		if (rc < 0 && created)
-			ad->abandon();
-		return rc;
+	bool created = false;
+	std::shared_ptr<WatchAdapter> ad;
+	// get() throws -ECHILD for a dispatcher inherited across fork().
+	int rc = guard([&] {
+		ad = WatchAdapter::get(dsp, create, &created);
+		return ad ? 0 : -ENOENT;
 	});
+	if (rc < 0)
+		return rc;
+	rc = guard([&] { return body(*ad); });
+	// An add that attached the adapter and then failed detaches it
+	// again: a failed call leaves no fd and no event behind.
+	if (rc < 0 && created)
+		ad->abandon();
+	return rc;
 }
 
 } // namespace
