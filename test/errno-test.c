@@ -126,6 +126,20 @@
  *  vent_aio_set_threads, vent_aio_fd, vent_aio_poll, vent_aio_cancel and the
  *  12 submit calls: EINVAL (each NULL argument), EBUSY, ENOENT, ECHILD,
  *  EAGAIN  aio-test; ENOMEM aio-test faults
+ * timeout.h (all in compat/conformance, built against libvent and libminivent.so)
+ *  new_timeout_event  EINVAL   compat/conformance: test_new_and_free (bad clock)
+ *                     EMFILE   compat/conformance: test_new_and_free (RLIMIT_NOFILE)
+ *                     ENOMEM   harden/timeout-faults (failalloc.so)
+ *                     EPERM, ENFILE (and ENOMEM from the kernel)   errno-test
+ *                              sys: new_timeout_event_kernel_errors
+ *  timeout_add        EINVAL, EEXIST, ECHILD   compat/conformance
+ *                     ENOMEM   harden/timeout-faults
+ *                     the clock's error   timeout-clock-test
+ *  timeout_modify     EINVAL, ENOENT, ECHILD   compat/conformance
+ *                     ENOMEM   harden/timeout-faults
+ *                     the clock's error   timeout-clock-test
+ *  timeout_cancel     EINVAL, ENOENT, ECHILD   compat/conformance
+ *  timeout_reset / timeout_get_clocksource  EINVAL, ECHILD  compat/conformance
  * ts-util.h / tv-util.h
  *  ts_search / tv_search  EINVAL   ts-util-test, minivent-conformance
  *  ts_insert / tv_insert  EINVAL, EOVERFLOW   ts-util-test, minivent-conformance
@@ -155,6 +169,7 @@
 #include <vent/event.h>
 #include <vent/ffi.h>
 #include <vent/sources.h>
+#include <vent/timeout.h>
 #include <vent/watch.h>
 
 #include "util/case.h"
@@ -251,6 +266,31 @@ static void new_dispatcher_enfile(void **state)
 	assert_non_null(d);
 	check_dispatcher_works(d);
 	free_dispatcher(d);
+	assert_int_equal(fd_count(), base);
+}
+
+/* new_timeout_event(): timerfd_create's codes come back in errno, and
+ * nothing is left open. */
+static void new_timeout_event_kernel_errors(void **state)
+{
+	static const int codes[] = {ENFILE, EPERM, ENOMEM};
+	const int base = fd_count();
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		arm("timerfd_create", 1, codes[i]);
+		errno = 0;
+		struct event *t = new_timeout_event(CLOCK_MONOTONIC);
+		int err = errno;
+		disarm_fired_once();
+		if (t)
+			fail_msg("new_timeout_event succeeded with timerfd_create failing");
+		assert_int_equal(err, codes[i]);
+		assert_int_equal(fd_count(), base);
+	}
+	struct event *t = new_timeout_event(CLOCK_MONOTONIC);
+	assert_non_null(t);
+	free_timeout_event(t);
 	assert_int_equal(fd_count(), base);
 }
 
@@ -831,6 +871,7 @@ int main(int argc, char **argv)
 		CASE(new_dispatcher_enfile),
 		CASE(new_dispatcher_kernel_enomem),
 		CASE(get_efd_errors),
+		CASE(new_timeout_event_kernel_errors),
 		CASE(event_add_epoll_errors),
 		CASE(event_modify_epoll_errors),
 		CASE(set_events_epoll_errors),
