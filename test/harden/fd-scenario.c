@@ -162,8 +162,10 @@ static void use_and_release(enum path p, struct ctx *c)
 		aio_result = 1;
 		EXPECT(vent_aio_fstatat(c->aio, AT_FDCWD, "/", &st, 0, aio_cb, NULL) > 0,
 		       "vent_aio_fstatat");
-		for (int i = 0; i < 500 && aio_result == 1; i++)
-			EXPECT(vent_wait(c->d, 10, NULL) >= 0, "vent_wait");
+		for (int i = 0; i < 500 && aio_result == 1; i++) {
+			int rc = vent_wait(c->d, 10, NULL);
+			EXPECT(rc >= 0, "vent_wait: %d (%s)", rc, strerror(-rc));
+		}
 		EXPECT(aio_result == 0, "aio request: %d", aio_result);
 		vent_aio_free(c->aio);
 		break;
