@@ -109,7 +109,7 @@ struct statx;
 typedef void (*vent_aio_cb)(int id, ssize_t result, void *arg);
 
 /* Backends, for vent_aio_new_backend() and vent_aio_backend(). */
-#define VENT_AIO_AUTO 0  /* io_uring where the ring can be made, else the pool */
+#define VENT_AIO_AUTO 0  /* the library's choice: today the pool (see vent_aio_new()) */
 #define VENT_AIO_POOL 1  /* the thread pool only */
 #define VENT_AIO_URING 2 /* io_uring, with the pool for what the ring cannot do */
 
@@ -126,11 +126,11 @@ typedef void (*vent_aio_cb)(int id, ssize_t result, void *arg);
  *
  * The backend comes from the environment variable VENT_AIO_BACKEND:
  * "pool", "uring" or "auto" (unset or empty: "auto"; ignored in set-user-ID
- * programs), then as for vent_aio_new_backend(). Automatic selection tries
- * to create an io_uring (one more fd) and uses the pool alone if the
- * kernel refuses (EPERM under seccomp or kernel.io_uring_disabled, ENOSYS,
- * ENOMEM under RLIMIT_MEMLOCK, ...) or the library was built without
- * liburing.
+ * programs), then as for vent_aio_new_backend(). Automatic selection runs
+ * the pool alone: io_uring only on request (VENT_AIO_URING), because
+ * freeing a ring makes the kernel notify the thread that used it, and on a
+ * loaded machine that notification can come late enough to interrupt that
+ * thread's next vent_wait() or event_loop() with -EINTR.
  *
  * Return: the pool, or NULL with errno set: ECHILD if @dsp was inherited
  * across fork(), EMFILE or ENFILE when out of fds, ENOMEM when out of
@@ -146,6 +146,10 @@ struct vent_aio *vent_aio_new(struct dispatcher *dsp) VENT_NOEXCEPT;
  * @backend: VENT_AIO_AUTO (as vent_aio_new() without the environment
  *           variable), VENT_AIO_POOL (threads only) or VENT_AIO_URING
  *           (io_uring, or fail)
+ *
+ * With VENT_AIO_URING, the thread that runs the ring's completions may see
+ * an -EINTR from vent_wait() or event_loop() after vent_aio_free() (the
+ * kernel's teardown notification, see vent_aio_new()): wait again then.
  *
  * Return: the pool, or NULL with errno set as for vent_aio_new(), and:
  * EINVAL for another @backend; with VENT_AIO_URING, ENOSYS if the library

@@ -118,8 +118,8 @@ struct AioList {
 class Aio {
 public:
 	// Creates the eventfd and registers it with @dsp (may be nullptr);
-	// with @backend VENT_AIO_URING or VENT_AIO_AUTO, also the ring (auto:
-	// the pool alone if the ring cannot be made).
+	// with @backend VENT_AIO_URING, also the ring (VENT_AIO_AUTO: the pool
+	// alone, see the constructor).
 	// Throws std::system_error / std::bad_alloc.
 	Aio(struct dispatcher *dsp, int backend);
 	~Aio();
