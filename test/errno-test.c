@@ -647,7 +647,23 @@ static void watch_loop_add_error(void **state)
 	assert_int_equal(write(p[1], "x", 1), 1);
 	assert_true(vent_wait(d, 50, NULL) >= 0);
 	assert_int_equal(told_calls, 1);
-	/* An update tries again, and now it works. */
+	/* An update with the same events tries again, and now it works. */
+	told_calls = told_events = 0;
+	assert_int_equal(vent_update_handle(d, w, VENT_HANDLE_READABLE), 0);
+	for (int i = 0; i < 10 && told_calls == 0; i++)
+		assert_true(vent_wait(d, 100, NULL) >= 0);
+	assert_int_equal(told_events, VENT_HANDLE_READABLE);
+	assert_int_equal(vent_remove_handle(d, w), 0);
+	assert_true(vent_wait(d, 0, NULL) >= 0);
+
+	/* The same with changed events. */
+	told_calls = told_events = 0;
+	w = vent_add_handle(d, p[0], VENT_HANDLE_READABLE, record_handle, NULL, NULL);
+	assert_true(w > 0);
+	arm("epoll_ctl_add", 1, ENOSPC);
+	assert_true(vent_wait(d, 1000, NULL) >= 1);
+	disarm_fired_once();
+	assert_int_equal(told_events, VENT_HANDLE_ERROR);
 	told_calls = told_events = 0;
 	assert_int_equal(vent_update_handle(d, w, VENT_HANDLE_READABLE | VENT_HANDLE_WRITABLE), 0);
 	for (int i = 0; i < 10 && told_calls == 0; i++)

@@ -360,7 +360,7 @@ int WatchAdapter::add_handle(int fd, int events, vent_handle_cb cb, void *opaque
 	}
 	const uint32_t before = union_mask(*entry);
 	entry->watches.push_back(h);
-	if (it == fds_.end() || union_mask(*entry) != before)
+	if (it == fds_.end() || union_mask(*entry) != before || !entry->in_core)
 		queue_locked(entry);
 	return id;
 }
@@ -372,11 +372,11 @@ int WatchAdapter::update_handle(int id, int events) noexcept
 	if (it == handles_.end())
 		return -ENOENT;
 	Handle &h = *it->second;
-	if (h.events == events)
-		return 0;
 	const uint32_t before = union_mask(*h.entry);
 	h.events = events;
-	if (union_mask(*h.entry) != before)
+	// An fd that epoll refused on the loop thread is not in the core: any
+	// update, even with the same events, is the documented retry.
+	if (union_mask(*h.entry) != before || !h.entry->in_core)
 		queue_locked(h.entry);
 	return 0;
 }
