@@ -69,9 +69,10 @@
  * - The ring's calls after the first request must come from one thread
  *   (the thread whose poll first submits becomes the ring's only
  *   submitter, IORING_SETUP_SINGLE_ISSUER).
- * - vent_aio_free() takes up to about 25 ms more: closing a ring makes the
- *   kernel notify the closing thread, which would interrupt its next wait;
- *   vent_aio_free() waits for that notification (at most 200 ms).
+ * - vent_aio_free() takes longer (about 25 ms when idle): closing a ring
+ *   makes the kernel notify the closing thread, which would interrupt its
+ *   next wait; vent_aio_free() waits for that notification (at most 2 s).
+ *   Under load a later notification can still interrupt a wait (-EINTR).
  * - Each pool holds one more fd (the ring) and about 50 KiB of ring memory.
  *
  * See vent_aio_new() for how the backend is chosen.
