@@ -15,6 +15,7 @@
 
 #include "core/add_check.hpp"
 #include "base/capi.hpp"
+#include "base/epoll_fdinfo.hpp"
 
 namespace vent {
 
@@ -560,9 +561,7 @@ void Dispatcher::dispatch_timeouts(uint64_t epoch) noexcept
  */
 void Dispatcher::rebuild_epoll() noexcept
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", epfd_.get());
-	UniqueFd info(open(path, O_RDONLY | O_CLOEXEC));
+	detail::EpollFdinfo info(epfd_.get());
 	if (!info) {
 		rebuild_needed_ = false;
 		return;
@@ -579,51 +578,26 @@ void Dispatcher::rebuild_epoll() noexcept
 	if (epoll_ctl(fresh.get(), EPOLL_CTL_ADD, wake_.fd(), &ev) < 0)
 		return;
 
-	// Line-by-line scan with a fixed buffer: no allocation, so no failure
-	// mode beyond read errors.
-	char buf[4096];
-	size_t have = 0;
-	bool eof = false;
-	while (!eof || have > 0) {
-		if (!eof && have < sizeof(buf)) {
-			ssize_t r = read(info.get(), buf + have, sizeof(buf) - have);
-			if (r < 0)
-				return;
-			if (r == 0)
-				eof = true;
-			have += static_cast<size_t>(r);
-		}
-		char *nl = static_cast<char *>(memchr(buf, '\n', have));
-		if (!nl) {
-			if (eof || have == sizeof(buf))
-				break;
+	detail::EpollRecord rec;
+	int more;
+	while ((more = info.next(rec)) > 0) {
+		if (rec.data == kTimerId || rec.data == kWakeId)
 			continue;
+		const uint32_t slot = static_cast<uint32_t>(rec.data);
+		const uint32_t gen = static_cast<uint32_t>(rec.data >> 32);
+		struct stat st;
+		const struct event *evt = record_owner(slot, gen);
+		if (evt && evt->fd == rec.fd && fstat(rec.fd, &st) == 0 && st.st_ino == rec.ino) {
+			ev.events = data_mask(evt);
+			ev.data.u64 = rec.data;
+			// ENOSPC/ENOMEM: keep the old set (and the
+			// orphan) rather than lose a live event.
+			if (epoll_ctl(fresh.get(), EPOLL_CTL_ADD, rec.fd, &ev) < 0)
+				return;
 		}
-		*nl = '\0';
-		int tfd;
-		unsigned events;
-		unsigned long long data;
-		unsigned long ino;
-		if (sscanf(buf, "tfd: %d events: %x data: %llx pos:%*d ino:%lx", &tfd, &events,
-			   &data, &ino) == 4 &&
-		    data != kTimerId && data != kWakeId) {
-			const uint32_t slot = static_cast<uint32_t>(data);
-			const uint32_t gen = static_cast<uint32_t>(data >> 32);
-			struct stat st;
-			const struct event *evt = record_owner(slot, gen);
-			if (evt && evt->fd == tfd && fstat(tfd, &st) == 0 && st.st_ino == ino) {
-				ev.events = data_mask(evt);
-				ev.data.u64 = data;
-				// ENOSPC/ENOMEM: keep the old set (and the
-				// orphan) rather than lose a live event.
-				if (epoll_ctl(fresh.get(), EPOLL_CTL_ADD, tfd, &ev) < 0)
-					return;
-			}
-		}
-		size_t used = static_cast<size_t>(nl - buf) + 1;
-		memmove(buf, buf + used, have - used);
-		have -= used;
 	}
+	if (more < 0)
+		return;
 	if (front_) {
 		ev.events = EPOLLIN;
 		ev.data.u64 = 0;

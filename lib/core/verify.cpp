@@ -12,10 +12,8 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
-#include <vector>
 
-#include <fcntl.h>
-#include <unistd.h>
+#include "base/epoll_fdinfo.hpp"
 
 namespace vent {
 
@@ -33,33 +31,6 @@ namespace {
 	fputc('\n', stderr);
 	va_end(ap);
 	abort();
-}
-
-struct KernelRecord {
-	int fd;
-	uint32_t events;
-	uint64_t data;
-};
-
-// The registrations of epoll set @epfd as the kernel lists them.
-std::vector<KernelRecord> kernel_records(int epfd)
-{
-	std::vector<KernelRecord> out;
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", epfd);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return out; // no /proc: nothing to compare with
-	char line[256];
-	while (fgets(line, sizeof(line), f)) {
-		int fd;
-		unsigned events;
-		unsigned long long data;
-		if (sscanf(line, "tfd: %d events: %x data: %llx", &fd, &events, &data) == 3)
-			out.push_back(KernelRecord{fd, events, data});
-	}
-	fclose(f);
-	return out;
 }
 
 } // namespace
@@ -165,14 +136,12 @@ void Dispatcher::verify() const noexcept
 	// registration carries its fd and the mask the library registered
 	// (records of removed ones are orphans awaiting the purge, allowed).
 	constexpr uint32_t kKeptBits = EPOLLONESHOT | EPOLLET | EPOLLWAKEUP | EPOLLEXCLUSIVE;
-	std::vector<KernelRecord> recs;
-	try {
-		recs = kernel_records(epfd_.get());
-	} catch (...) {
-		return;
-	}
+	detail::EpollFdinfo info(epfd_.get());
+	detail::EpollRecord r;
+	size_t nrecs = 0;
 	bool timer = false, wake = false;
-	for (const KernelRecord &r : recs) {
+	while (info.next(r) > 0) {
+		nrecs++;
 		if (r.data == kTimerId) {
 			if (r.fd != tfd_.get())
 				broken("kernel: timer record on fd %d, timerfd is %d", r.fd, tfd_.get());
@@ -205,7 +174,7 @@ void Dispatcher::verify() const noexcept
 			broken("kernel: slot %u registered with mask %#x, the library says %#x",
 			       static_cast<uint32_t>(r.data), r.events, mask);
 	}
-	if (!recs.empty() && (!timer || !wake))
+	if (nrecs > 0 && (!timer || !wake))
 		broken("kernel: the timerfd or the eventfd is missing from the epoll set");
 }
 
