@@ -32,6 +32,8 @@
 #include <vent/aio.h>
 #include <vent/event.h>
 
+#include "bench-util.h"
+
 #ifdef HAVE_LIBUV
 #include <uv.h>
 #endif
@@ -64,14 +66,6 @@ static long file_blocks = 4096; /* 16 MiB, read round and round */
 static char (*bufs)[BLOCK];
 static int64_t *offsets; /* per read, computed once: the same for every run */
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static int64_t offset_of(long i)
 {
 	return offsets[i];
@@ -98,13 +92,13 @@ static void make_offsets(void)
 
 static int run_sync(int threads, double *secs)
 {
-	int64_t t0 = now_ns();
+	int64_t t0 = bench_now_ns();
 
 	(void)threads;
 	for (long i = 0; i < nreads; i++)
 		if (pread(fd, bufs[0], BLOCK, offset_of(i)) != BLOCK)
 			return -1;
-	*secs = (double)(now_ns() - t0) / 1e9;
+	*secs = (double)(bench_now_ns() - t0) / 1e9;
 	return 0;
 }
 
@@ -139,7 +133,7 @@ static int run_vent_backend(int backend, int threads, double *secs)
 	if (!dsp || !vaio || vent_aio_set_threads(vaio, (unsigned)threads, (unsigned)threads) < 0)
 		return -1;
 	submitted = completed = 0;
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	for (int s = 0; s < inflight && submitted < nreads; s++, submitted++)
 		if (vent_aio_pread(vaio, fd, bufs[s], BLOCK, offset_of(submitted), on_vent_read,
 				   (void *)(intptr_t)s) <= 0)
@@ -147,7 +141,7 @@ static int run_vent_backend(int backend, int threads, double *secs)
 	while (completed < nreads && !failed)
 		if (vent_wait(dsp, -1, NULL) < 0)
 			return -1;
-	*secs = (double)(now_ns() - t0) / 1e9;
+	*secs = (double)(bench_now_ns() - t0) / 1e9;
 	vent_aio_free(vaio);
 	free_dispatcher(dsp);
 	return failed ? -1 : 0;
@@ -197,7 +191,7 @@ static int run_libuv(int threads, double *secs)
 	if (!uvreqs || uv_loop_init(&uvloop) < 0)
 		return -1;
 	submitted = completed = 0;
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	for (int s = 0; s < inflight && submitted < nreads; s++, submitted++) {
 		uv_buf_t b = uv_buf_init(bufs[s], BLOCK);
 
@@ -206,7 +200,7 @@ static int run_libuv(int threads, double *secs)
 			return -1;
 	}
 	uv_run(&uvloop, UV_RUN_DEFAULT);
-	*secs = (double)(now_ns() - t0) / 1e9;
+	*secs = (double)(bench_now_ns() - t0) / 1e9;
 	uv_loop_close(&uvloop);
 	free(uvreqs);
 	return failed || completed != nreads ? -1 : 0;
@@ -253,13 +247,6 @@ static double measure(int (*fn)(int, double *), int threads, double *cpu)
 	return secs;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 static int json;
 static int first_row = 1;
 
@@ -289,10 +276,9 @@ static int run_rounds(struct config *cfg, int n)
 	for (int i = 0; i < n; i++) {
 		double *v = cfg[i].per_s, *u = cfg[i].cpu_us, med, cmed;
 
-		qsort(v, (size_t)repeat, sizeof(v[0]), cmp_double);
-		qsort(u, (size_t)repeat, sizeof(u[0]), cmp_double);
-		med = repeat % 2 ? v[repeat / 2] : (v[repeat / 2 - 1] + v[repeat / 2]) / 2;
-		cmed = repeat % 2 ? u[repeat / 2] : (u[repeat / 2 - 1] + u[repeat / 2]) / 2;
+		/* Sorts in place: v[0] and v[repeat - 1] are then min and max. */
+		med = bench_median(v, (size_t)repeat);
+		cmed = bench_median(u, (size_t)repeat);
 		if (json)
 			printf("%s\n  {\"impl\": \"%s\", \"threads\": %d, \"reads\": %ld, "
 			       "\"inflight\": %d, \"pattern\": \"%s\", \"cold\": %s, "
@@ -311,16 +297,10 @@ static int run_rounds(struct config *cfg, int n)
 
 static long parse(const char *arg, const char *opt, long min, long max)
 {
-	char *end;
 	long v;
 
-	errno = 0;
-	v = strtol(arg, &end, 10);
-	if (errno || *end || v < min || v > max) {
-		fprintf(stderr, "aio-bench: invalid value '%s' for %s (%ld..%ld)\n", arg, opt, min,
-			max);
+	if (bench_parse_long("aio-bench", opt, arg, min, max, &v) < 0)
 		exit(2);
-	}
 	return v;
 }
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * bench-util.h - small helpers shared by the benchmark tools: clocks, a
- * log-bucket latency histogram, strict number parsing, peak RSS.
+ * log-bucket latency histogram, strict number parsing and the command-line
+ * checks every tool makes, the open-file limit, peak RSS and heap bytes.
  *
  * Header-only (static functions) so each tool stays one translation unit
  * plus its drivers.
@@ -12,11 +13,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <sys/resource.h>
 
 static inline int64_t bench_now_ns(void)
@@ -34,6 +37,36 @@ static inline double bench_cpu_s(int who)
 	getrusage(who, &ru);
 	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
 	       ru.ru_stime.tv_usec / 1e6;
+}
+
+/*
+ * Raises the soft open-file limit to the hard one (the benchmarks that hold
+ * one fd per client or per ring element need it). Returns the soft limit
+ * in force afterwards, or -1 if it cannot be read.
+ */
+static inline long bench_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return -1;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return rl.rlim_cur == RLIM_INFINITY ? LONG_MAX : (long)rl.rlim_cur;
+}
+
+/*
+ * Bytes the allocator has handed out (mallinfo2), so that a delta across a
+ * phase is the memory the library took in it.
+ */
+static inline size_t bench_heap_bytes(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	return mi.uordblks + mi.hblkhd;
 }
 
 /* Peak resident set size of this process, in KiB. */
@@ -141,6 +174,19 @@ static inline int bench_parse_long(const char *prog, const char *flag, const cha
 		return -1;
 	}
 	*out = v;
+	return 0;
+}
+
+/*
+ * After getopt_long(): the benchmarks take no operands. Prints
+ * "<prog>: unexpected argument '...'" and returns -1 if there is one.
+ */
+static inline int bench_no_operands(const char *prog, int argc, char *argv[])
+{
+	if (optind < argc) {
+		fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
+		return -1;
+	}
 	return 0;
 }
 

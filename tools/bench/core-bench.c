@@ -441,10 +441,8 @@ static int parse_opts(int argc, char *argv[])
 			return -1;
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
+	if (bench_no_operands(prog, argc, argv) < 0)
 		return -1;
-	}
 	if (cfg.earlier && !cfg.echo) {
 		fprintf(stderr, "%s: --earlier needs --echo\n", prog);
 		return -1;
@@ -455,7 +453,6 @@ static int parse_opts(int argc, char *argv[])
 int main(int argc, char *argv[])
 {
 	static double res[MAX_SIZES][NOPS];
-	struct rlimit rl;
 
 	if (parse_opts(argc, argv) < 0)
 		return 2;
@@ -463,15 +460,11 @@ int main(int argc, char *argv[])
 		return run_echo();
 
 	/* N eventfds plus the dispatcher's own and stdio. */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	long nofile = bench_raise_nofile();
 	for (int s = 0; s < cfg.nsizes; s++) {
-		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-		    (rlim_t)cfg.sizes[s] + 16 > rl.rlim_cur) {
+		if (nofile >= 0 && cfg.sizes[s] + 16 > nofile) {
 			fprintf(stderr, "%s: %ld events need more than the open-file limit %lu\n",
-				prog, cfg.sizes[s], (unsigned long)rl.rlim_cur);
+				prog, cfg.sizes[s], (unsigned long)nofile);
 			return 1;
 		}
 	}

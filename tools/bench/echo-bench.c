@@ -925,8 +925,7 @@ static int parse_opts(int argc, char *argv[])
 			return -1;
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
+	if (bench_no_operands(prog, argc, argv) < 0) {
 		usage(stderr);
 		return -1;
 	}
@@ -947,12 +946,8 @@ int main(int argc, char *argv[])
 	msg_len = cfg.payload ? (size_t)cfg.payload : 0;
 	snprintf(abstract_name, sizeof(abstract_name), "vent-echo-bench-%ld", (long)getpid());
 
-	/* Raise the soft fd limit: the server holds one fd per client. */
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	/* The server holds one fd per client. */
+	bench_raise_nofile();
 
 	stats = mmap(NULL, sizeof(*stats) * (size_t)cfg.clients, PROT_READ | PROT_WRITE,
 		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);

@@ -13,13 +13,11 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <malloc.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -144,9 +142,7 @@ static int parse_opts(int argc, char *argv[])
 			cfg.json = true;
 			break;
 		case OPT_LIST:
-			for (size_t i = 0; bench_drivers[i]; i++)
-				printf("%s %s\n", bench_drivers[i]->name,
-				       bench_drivers[i]->version());
+			bench_list_drivers();
 			exit(0);
 		case 'h':
 			usage(stdout);
@@ -156,18 +152,11 @@ static int parse_opts(int argc, char *argv[])
 			return -1;
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
+	if (bench_no_operands(prog, argc, argv) < 0)
 		return -1;
-	}
-	drv = bench_find_driver(cfg.lib);
+	drv = bench_pick_driver(BENCH_TOOL, cfg.lib, argv);
 	if (!drv)
-		bench_exec_peer(BENCH_TOOL, cfg.lib, argv);
-	if (!drv) {
-		fprintf(stderr, "%s: --lib: invalid value '%s' (not built in; see --list)\n", prog,
-			cfg.lib);
 		return -1;
-	}
 	if (cfg.active > cfg.n) {
 		fprintf(stderr, "%s: --active: invalid value %ld (needs <= --fds %ld)\n", prog,
 			cfg.active, cfg.n);
@@ -176,24 +165,13 @@ static int parse_opts(int argc, char *argv[])
 	return 0;
 }
 
-static size_t heap_bytes(void)
-{
-	struct mallinfo2 mi = mallinfo2();
-
-	return mi.uordblks + mi.hblkhd;
-}
-
 int main(int argc, char *argv[])
 {
 	struct ring_ctx ctx = {0};
-	struct rlimit rl;
 
 	if (parse_opts(argc, argv) < 0)
 		return 2;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	long nofile = bench_raise_nofile();
 	rfds = calloc((size_t)cfg.n, sizeof(*rfds));
 	wfds = calloc((size_t)cfg.n, sizeof(*wfds));
 	double *setup_us = calloc((size_t)cfg.rounds, sizeof(double));
@@ -218,7 +196,7 @@ int main(int argc, char *argv[])
 		continue;
 nofd:
 		fprintf(stderr, "%s: creating fd %ld of %ld: %s (limit %ld; try --eventfd)\n",
-			prog, i + 1, cfg.n, strerror(errno), (long)rl.rlim_cur);
+			prog, i + 1, cfg.n, strerror(errno), nofile);
 		return 1;
 	}
 	ctx.n = (int)cfg.n;
@@ -229,7 +207,7 @@ nofd:
 		return 1;
 	}
 
-	size_t mem0 = heap_bytes();
+	size_t mem0 = bench_heap_bytes();
 	double mem_per_event = -1;
 	long space = cfg.n / cfg.active;
 	for (long r = 0; r < cfg.rounds; r++) {
@@ -240,7 +218,7 @@ nofd:
 		}
 		int64_t t1 = bench_now_ns();
 		if (r == 0)
-			mem_per_event = (double)(heap_bytes() - mem0) / (double)cfg.n;
+			mem_per_event = (double)(bench_heap_bytes() - mem0) / (double)cfg.n;
 		drv->ring_poll(&ctx);
 		fired = 0;
 		for (long i = 0; i < cfg.active; i++, fired++) {

@@ -40,6 +40,8 @@
 
 #include <vent/event.h>
 
+#include "bench-util.h"
+
 #if defined(__SANITIZE_ADDRESS__)
 #define UNDER_ASAN 1
 #elif defined(__has_feature)
@@ -81,13 +83,6 @@ static void shuffle(uint32_t *a, size_t n)
 		a[i - 1] = a[j];
 		a[j] = t;
 	}
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static long rss_kib(void)
@@ -141,20 +136,20 @@ static void run_fds(struct dispatcher *d, size_t n, double max_secs)
 	}
 
 	shuffle(order, n);
-	int64_t t0 = now_ns();
+	int64_t t0 = bench_now_ns();
 	for (size_t i = 0; i < n; i++) {
 		int rc = event_add(d, &fev[order[i]]);
 		if (rc)
 			CHECK(0, "event_add(fd #%u): %d", order[i], rc);
 	}
-	int64_t t1 = now_ns();
+	int64_t t1 = bench_now_ns();
 	shuffle(order, n);
 	for (size_t i = 0; i < n; i++) {
 		int rc = event_remove(&fev[order[i]]);
 		if (rc)
 			CHECK(0, "event_remove(fd #%u): %d", order[i], rc);
 	}
-	int64_t t2 = now_ns();
+	int64_t t2 = bench_now_ns();
 	double add_s = (double)(t1 - t0) / 1e9, rm_s = (double)(t2 - t1) / 1e9;
 	printf("fds:    %zu eventfd events: add %.3f s (%.0f ns each), remove %.3f s "
 	       "(%.0f ns each), add+remove %.3f s\n",
@@ -178,8 +173,8 @@ static void run_fds(struct dispatcher *d, size_t n, double max_secs)
 			}
 		}
 	}
-	int64_t end = now_ns() + 10000000000LL;
-	while (fd_dispatched < want && now_ns() < end) {
+	int64_t end = bench_now_ns() + 10000000000LL;
+	while (fd_dispatched < want && bench_now_ns() < end) {
 		int rc = vent_wait(d, 100, NULL);
 		CHECK(rc >= 0, "vent_wait: %d", rc);
 		if (rc < 0)
@@ -212,7 +207,7 @@ static int64_t last_deadline, late_max, late_sum;
 static int tev_cb(struct event *e, uint32_t events)
 {
 	(void)events;
-	int64_t t = now_ns();
+	int64_t t = bench_now_ns();
 	size_t i = (size_t)(e - tev);
 	if (tstate[i] != 0 || e->reason != REASON_TIMEOUT)
 		fired_wrong++;
@@ -244,7 +239,7 @@ static void run_timers(struct dispatcher *d, size_t n, int64_t span)
 	/* Deadlines in [start + lead, start + lead + span): adding must end
 	 * before the first one is due, or add time would count as lateness. */
 	const int64_t lead = 500000000 + (int64_t)n * 2000;
-	const int64_t start = now_ns();
+	const int64_t start = bench_now_ns();
 	for (size_t i = 0; i < n; i++) {
 		deadline[i] = start + lead + (int64_t)(rnd() % (uint64_t)span);
 		tev[i].fd = -1;
@@ -254,20 +249,20 @@ static void run_timers(struct dispatcher *d, size_t n, int64_t span)
 		tev[i].callback = tev_cb;
 	}
 	shuffle(order, n);
-	int64_t t0 = now_ns();
+	int64_t t0 = bench_now_ns();
 	for (size_t i = 0; i < n; i++) {
 		int rc = event_add(d, &tev[order[i]]);
 		if (rc)
 			CHECK(0, "event_add(timer #%u): %d", order[i], rc);
 	}
-	int64_t t1 = now_ns();
+	int64_t t1 = bench_now_ns();
 	shuffle(order, n);
 	size_t nrm = n / 2;
 	for (size_t i = 0; i < nrm; i++) {
 		CHECK(event_remove(&tev[order[i]]) == 0, "event_remove(timer #%u)", order[i]);
 		tstate[order[i]] = 1;
 	}
-	int64_t t2 = now_ns();
+	int64_t t2 = bench_now_ns();
 	if (t2 >= start + lead)
 		printf("timers: warning: adding/removing took %.3f s, longer than the lead time: "
 		       "the first timers' lateness includes it\n",
@@ -280,14 +275,14 @@ static void run_timers(struct dispatcher *d, size_t n, int64_t span)
 	size_t want = n - nrm;
 	int64_t end = start + lead + span + 10000000000LL;
 	int waits = 0;
-	while (fired < want && now_ns() < end) {
+	while (fired < want && bench_now_ns() < end) {
 		int rc = vent_wait(d, 1000, NULL);
 		waits++;
 		CHECK(rc >= 0, "vent_wait: %d", rc);
 		if (rc < 0)
 			break;
 	}
-	int64_t t3 = now_ns();
+	int64_t t3 = bench_now_ns();
 	CHECK(fired == want, "timers fired: %zu of %zu", fired, want);
 	CHECK(fired_wrong == 0, "%zu callbacks for removed or already fired timers", fired_wrong);
 	CHECK(fired_early == 0, "%zu timers fired EARLY", fired_early);
@@ -326,13 +321,9 @@ int main(int argc, char **argv)
 	rng_state = seed;
 	printf("scale-bench: %zu fds, %zu timers, seed %" PRIu64 "\n", nfds, ntimers, seed);
 
-	struct rlimit lim;
-	getrlimit(RLIMIT_NOFILE, &lim);
-	lim.rlim_cur = lim.rlim_max;
-	setrlimit(RLIMIT_NOFILE, &lim);
-	if (lim.rlim_cur != RLIM_INFINITY && nfds + 32 > lim.rlim_cur) {
-		fprintf(stderr, "open-file limit %llu too low for %zu fds\n",
-			(unsigned long long)lim.rlim_cur, nfds);
+	long nofile = bench_raise_nofile();
+	if (nofile >= 0 && nfds + 32 > (size_t)nofile) {
+		fprintf(stderr, "open-file limit %ld too low for %zu fds\n", nofile, nfds);
 		return 2;
 	}
 

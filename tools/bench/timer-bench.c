@@ -17,7 +17,6 @@
  * only ever moves a deadline later (an inactivity timeout).
  */
 #include <getopt.h>
-#include <malloc.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,13 +66,6 @@ static long *make_order(long T, uint64_t *seed)
 		}
 	}
 	return o;
-}
-
-static size_t heap_bytes(void)
-{
-	struct mallinfo2 mi = mallinfo2();
-
-	return mi.uordblks + mi.hblkhd;
 }
 
 static void usage(FILE *f)
@@ -147,9 +139,7 @@ int main(int argc, char *argv[])
 			cfg.json = true;
 			break;
 		case OPT_LIST:
-			for (size_t i = 0; bench_drivers[i]; i++)
-				printf("%s %s\n", bench_drivers[i]->name,
-				       bench_drivers[i]->version());
+			bench_list_drivers();
 			return 0;
 		case 'h':
 			usage(stdout);
@@ -159,18 +149,11 @@ int main(int argc, char *argv[])
 			return 2;
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
+	if (bench_no_operands(prog, argc, argv) < 0)
 		return 2;
-	}
-	drv = bench_find_driver(cfg.lib);
+	drv = bench_pick_driver(BENCH_TOOL, cfg.lib, argv);
 	if (!drv)
-		bench_exec_peer(BENCH_TOOL, cfg.lib, argv);
-	if (!drv) {
-		fprintf(stderr, "%s: --lib: invalid value '%s' (not built in; see --list)\n", prog,
-			cfg.lib);
 		return 2;
-	}
 
 	ctx.n = cfg.timers;
 	const long T = cfg.timers;
@@ -184,12 +167,12 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "%s: %s: init failed\n", prog, drv->name);
 		return 1;
 	}
-	size_t mem0 = heap_bytes();
+	size_t mem0 = bench_heap_bytes();
 	int64_t t0 = bench_now_ns();
 	for (long k = 0; k < T; k++)
 		drv->timer_add(&ctx, adds[k], next_timeout(&seed));
 	int64_t t1 = bench_now_ns();
-	double mem_per_timer = (double)(heap_bytes() - mem0) / (double)T;
+	double mem_per_timer = (double)(bench_heap_bytes() - mem0) / (double)T;
 	if (cfg.sequential) {
 		for (long m = 0; m < cfg.rearms; m++)
 			for (long i = 0; i < T; i++)

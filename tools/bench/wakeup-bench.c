@@ -194,10 +194,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc) {
-		fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
+	if (bench_no_operands(prog, argc, argv) < 0)
 		return 2;
-	}
 	ping.peer = &pong;
 	pong.peer = &ping;
 	ping.rounds = rounds;

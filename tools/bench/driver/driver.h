@@ -84,5 +84,13 @@ const struct bench_driver *bench_find_driver(const char *name);
  * <tool>-<name> with the same arguments if it exists; returns otherwise.
  */
 void bench_exec_peer(const char *tool, const char *name, char *argv[]);
+/*
+ * The driver for --lib @name: a built-in one, else the peer program
+ * (bench_exec_peer(), which does not return if it runs). Prints
+ * "<tool>: --lib: invalid value ..." and returns NULL when there is none.
+ */
+const struct bench_driver *bench_pick_driver(const char *tool, const char *name, char *argv[]);
+/* --list: prints "<name> <version>" per driver built in. */
+void bench_list_drivers(void);
 
 #endif /* VENT_BENCH_DRIVER_H */

@@ -55,3 +55,21 @@ void bench_exec_peer(const char *tool, const char *name, char *argv[])
 		return;
 	execv(path, argv);
 }
+
+const struct bench_driver *bench_pick_driver(const char *tool, const char *name, char *argv[])
+{
+	const struct bench_driver *drv = bench_find_driver(name);
+
+	if (!drv)
+		bench_exec_peer(tool, name, argv);
+	if (!drv)
+		fprintf(stderr, "%s: --lib: invalid value '%s' (not built in; see --list)\n", tool,
+			name);
+	return drv;
+}
+
+void bench_list_drivers(void)
+{
+	for (size_t i = 0; bench_drivers[i]; i++)
+		printf("%s %s\n", bench_drivers[i]->name, bench_drivers[i]->version());
+}
