@@ -1746,6 +1746,89 @@ static void test_aio_fallback_routes(void **state)
 	free_dispatcher(dsp);
 }
 
+/* The route of an fd's reads is kept while reads of it are pending, and
+ * only then: an fd number reused for a pipe after the callback started
+ * (in a later pass, inside the last callback, after vent_aio_close()) is
+ * read as a pipe again, -ESPIPE as pread(2) answers. */
+struct reuse {
+	struct vent_aio *aio;
+	int fd;      /* the number reused */
+	int pipe_rd; /* dup2()-ed onto fd */
+	char buf[8];
+	struct rec first, second;
+};
+
+static void on_done_reuse(int id, ssize_t result, void *arg)
+{
+	struct reuse *u = arg;
+
+	on_done(id, result, &u->first);
+	assert_int_equal(dup2(u->pipe_rd, u->fd), u->fd);
+	assert_true(vent_aio_pread(u->aio, u->fd, u->buf, 1, 0, on_done, &u->second) > 0);
+}
+
+static void test_aio_route_fd_reused(void **state)
+{
+	struct dispatcher *dsp = new_dispatcher(CLOCK_MONOTONIC);
+	struct vent_aio *aio = vent_aio_new(dsp);
+	struct reuse u = { .aio = aio };
+	struct rec r[4];
+	char buf[4][8];
+	int fd, p[2];
+
+	(void)state;
+	memset(r, 0, sizeof(r));
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(write(p[1], "xyz", 3), 3);
+	fd = openat(tmpfd, "reuse", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	assert_int_equal(pwrite(fd, "abcd", 4, 0), 4);
+	/* several reads in flight share one decision */
+	for (int i = 0; i < 3; i++)
+		assert_true(vent_aio_pread(aio, fd, buf[i], 4, 0, on_done, &r[i]) > 0);
+	wait_count(dsp, 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(r[i].result, 4);
+		assert_memory_equal(buf[i], "abcd", 4);
+	}
+	/* after the callbacks: the number now names a pipe */
+	assert_int_equal(dup2(p[0], fd), fd);
+	assert_true(vent_aio_pread(aio, fd, buf[3], 1, 0, on_done, &r[3]) > 0);
+	wait_rec(dsp, &r[3]);
+	assert_int_equal(r[3].result, -ESPIPE);
+	/* a regular file again, then a pipe from inside the read's callback */
+	close(fd);
+	assert_int_equal(openat(tmpfd, "reuse", O_RDONLY | O_CLOEXEC), fd);
+	u.fd = fd;
+	u.pipe_rd = p[0];
+	assert_true(vent_aio_pread(aio, fd, buf[0], 4, 0, on_done_reuse, &u) > 0);
+	wait_rec(dsp, &u.second);
+	assert_int_equal(u.first.result, 4);
+	assert_int_equal(u.second.result, -ESPIPE);
+	/* a read pending, then vent_aio_close() in the same batch (the close
+	 * runs after the read on the pool; on the ring both may run at once,
+	 * so the read waits for its callback first), then a pipe */
+	close(fd);
+	assert_int_equal(openat(tmpfd, "reuse", O_RDONLY | O_CLOEXEC), fd);
+	memset(r, 0, sizeof(r));
+	assert_true(vent_aio_pread(aio, fd, buf[0], 4, 0, on_done, &r[0]) > 0);
+	wait_rec(dsp, &r[0]);
+	assert_true(vent_aio_close(aio, fd, on_done, &r[1]) > 0);
+	wait_rec(dsp, &r[1]);
+	assert_int_equal(r[1].result, 0);
+	assert_int_equal(dup2(p[0], fd), fd);
+	assert_true(vent_aio_pread(aio, fd, buf[2], 1, 0, on_done, &r[2]) > 0);
+	wait_rec(dsp, &r[2]);
+	assert_int_equal(r[2].result, -ESPIPE);
+	/* nothing consumed from the pipe */
+	assert_int_equal(read(p[0], buf[0], 3), 3);
+	assert_memory_equal(buf[0], "xyz", 3);
+	close(fd);
+	close(p[0]);
+	close(p[1]);
+	vent_aio_free(aio);
+	free_dispatcher(dsp);
+}
+
 /* Every operation and error case on both backends, results compared: the
  * return value, the bytes read, the struct stat/statx filled. */
 struct eq_case {
@@ -2016,6 +2099,7 @@ int main(int argc, char **argv)
 		ACASE(test_aio_dispatcher_freed_first),
 		ACASE(test_aio_new_errors),
 		ACASE(test_aio_no_thread_eagain),
+		ACASE(test_aio_route_fd_reused),
 	};
 	const struct CMUnitTest threads[] = {
 		ACASE(test_aio_callbacks_on_loop_thread),

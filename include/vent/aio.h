@@ -24,6 +24,13 @@
  *   Paths are resolved when the request runs, relative to @dirfd (AT_FDCWD:
  *   the working directory at that moment): prefer the *at forms with a
  *   directory fd if the working directory may change.
+ * - An fd given to a request must stay the same open file until that
+ *   request's callback starts: do not close() it, dup2() over it or change
+ *   its status flags (O_DIRECT) while a request on it is pending (as for
+ *   POSIX aio). The library may rely on that: it decides once how to run
+ *   the reads of an fd, and keeps that decision while reads of it are
+ *   pending. From the callback on (or with vent_aio_close(), whose request
+ *   closes it), the fd may be closed and its number reused.
  * - A pool is single-threaded: every function here must be called from one
  *   thread at a time (the loop thread). Only the pool's own threads run
  *   concurrently; they touch nothing but the pool and the request's

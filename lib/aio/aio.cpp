@@ -497,6 +497,8 @@ int Aio::submit(const AioArgs &a, vent_aio_cb cb, void *arg)
 		if (depth_ == 0)
 			kick();
 	} else if (int rc = enqueue_pool(r); rc < 0) {
+		if (r->route_held)
+			route_release(*r);
 		std::free(mem);
 		return rc;
 	}
@@ -601,6 +603,8 @@ int Aio::run_batch() noexcept
 			break;
 		table_remove(r);
 		pending_--;
+		if (r->route_held)
+			route_release(*r);
 		vent_aio_cb cb = r->cb;
 		void *arg = r->arg;
 		int id = r->id;

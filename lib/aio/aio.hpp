@@ -82,6 +82,7 @@ struct AioReq {
 	// RingWait -> RingSent -> Done, all on the loop thread.
 	std::atomic<uint8_t> state;
 	bool too_long; // a path did not fit in PATH_MAX: -ENAMETOOLONG
+	bool route_held; // holds Aio::routes_[fd] until its callback
 };
 
 // The completion eventfd as a dispatcher event. Standard layout with the
@@ -170,6 +171,9 @@ private:
 	void ring_destroy() noexcept;
 	bool ring_route(detail::AioReq &r) noexcept;
 	int ring_fs_class(dev_t dev, int fd) noexcept;
+	bool ring_pread_ok(detail::AioReq &r) noexcept;
+	void route_release(const detail::AioReq &r) noexcept;
+	void route_forget(int fd) noexcept;
 	void ring_finish(detail::AioReq *r, int res) noexcept;
 	void ring_flush() noexcept;
 	void ring_reap() noexcept;
@@ -192,6 +196,14 @@ private:
 	bool ring_taskrun_ = false; // the kernel flags pending completions
 	bool ring_enabled_ = false; // created disabled, enabled on the loop thread
 	std::vector<std::pair<dev_t, int>> ring_fs_; // st_dev -> ring_fs_class()
+	// Route cache, indexed by fd: whether a pread of that fd may go to the
+	// ring, decided once (fstat, fcntl) and kept while requests that used
+	// it are pending (users > 0). See ring_pread_ok().
+	struct Route {
+		uint32_t users;
+		bool ring;
+	};
+	std::vector<Route> routes_;
 	detail::AioEvent *ev_ = nullptr; // nullptr: no dispatcher (or detached)
 	Deleter deleter_ = nullptr;
 

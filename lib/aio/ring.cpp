@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <new>
 
@@ -242,30 +243,83 @@ bool Aio::ring_route(AioReq &r) noexcept
 {
 	if (!(ring_ops_ & op_bit(r.op)))
 		return false;
-	struct stat st;
 	switch (r.op) {
-	case AioOp::Close:
+	case AioOp::Close: {
+		// Rare next to reads: decided afresh, and the fd's cached
+		// route ends here (the fd may be reused once this runs).
+		route_forget(r.fd);
+		struct stat st;
 		if (fstat(r.fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
 			return false;
 		return ring_fs_class(st.st_dev, r.fd) == kFsNowait;
-	case AioOp::Pread: {
+	}
+	case AioOp::Pread:
 		if (r.off < 0 || r.len > kMaxRw ||
 		    static_cast<uint64_t>(r.off) + r.len > static_cast<uint64_t>(INT64_MAX))
 			return false;
-		if (fstat(r.fd, &st) < 0)
-			return false;
-		if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
-			return false;
-		int fl = fcntl(r.fd, F_GETFL);
-		if (fl < 0 || (fl & O_DIRECT))
-			return false;
-		if (S_ISBLK(st.st_mode))
-			return true;
-		return ring_fs_class(st.st_dev, r.fd) == kFsNowait;
-	}
+		return ring_pread_ok(r);
 	default:
 		return false;
 	}
+}
+
+/*
+ * Whether a pread of r.fd may go to the ring: a regular file on a
+ * kFsNowait file system or a block device, without O_DIRECT. That costs
+ * two syscalls (fstat, fcntl), as much as the read itself when the data is
+ * cached, so the answer is kept per fd while a request that used it is
+ * pending (until its callback starts). The fd cannot become another file
+ * meanwhile: closing, dup2()-ing over or changing the status flags of an
+ * fd with requests pending on it is the caller's error (aio.h), as for
+ * POSIX aio. The entry ends when its last request's callback starts, or
+ * at a vent_aio_close() of the fd; forgetting early is always safe (the
+ * next request asks the kernel again).
+ */
+bool Aio::ring_pread_ok(AioReq &r) noexcept
+{
+	constexpr int kRouteFds = 1 << 16; // fds above: asked every time
+	size_t i = static_cast<size_t>(r.fd);
+	if (r.fd >= 0 && i < routes_.size() && routes_[i].users > 0) {
+		routes_[i].users++;
+		r.route_held = true;
+		return routes_[i].ring;
+	}
+	struct stat st;
+	bool ring = false;
+	if (fstat(r.fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
+		int fl = fcntl(r.fd, F_GETFL);
+		ring = fl >= 0 && !(fl & O_DIRECT) &&
+		       (S_ISBLK(st.st_mode) || ring_fs_class(st.st_dev, r.fd) == kFsNowait);
+	}
+	if (r.fd < 0 || r.fd >= kRouteFds)
+		return ring;
+	if (i >= routes_.size()) {
+		try {
+			routes_.resize(std::max(i + 1, routes_.size() * 2));
+		} catch (...) {
+			return ring; // not cached: asked again next time
+		}
+	}
+	routes_[i] = Route{1, ring};
+	r.route_held = true;
+	return ring;
+}
+
+// The callback of @r is about to run: its fd may be closed from now on.
+void Aio::route_release(const AioReq &r) noexcept
+{
+	size_t i = static_cast<size_t>(r.fd);
+	// An entry forgotten (close) and made again for a new file may lose
+	// a user too early here: that only forgets it early.
+	if (i < routes_.size() && routes_[i].users > 0)
+		routes_[i].users--;
+}
+
+void Aio::route_forget(int fd) noexcept
+{
+	size_t i = static_cast<size_t>(fd);
+	if (fd >= 0 && i < routes_.size())
+		routes_[i].users = 0;
 }
 
 void Aio::ring_finish(AioReq *r, int res) noexcept
@@ -379,6 +433,12 @@ int Aio::ring_fs_class(dev_t, int) noexcept
 {
 	return 0;
 }
+bool Aio::ring_pread_ok(AioReq &) noexcept
+{
+	return false;
+}
+void Aio::route_release(const AioReq &) noexcept {}
+void Aio::route_forget(int) noexcept {}
 void Aio::ring_finish(AioReq *, int) noexcept {}
 void Aio::ring_reap() noexcept {}
 void Aio::ring_flush() noexcept {}
