@@ -13,15 +13,10 @@
 #include <utility>
 #include <vector>
 
-#include <csetjmp>
-#include <cstdarg>
-#include <cstddef>
-extern "C" {
-#include <cmocka.h>
-}
-
 #include "base/time.hpp"
 #include "core/timeout_heap.hpp"
+
+#include "util/case.h"
 
 using vent::detail::deadline_to_timespec;
 using vent::detail::kInBatch;
@@ -66,11 +61,6 @@ struct Model {
 		push(id, when);
 	}
 };
-
-unsigned scale(unsigned n, unsigned valgrind_n)
-{
-	return getenv("VENT_UNDER_VALGRIND") ? valgrind_n : n;
-}
 
 // Every queued id has a distinct position below size(), every other id
 // kNotQueued (or kInBatch if popped with that mark): the positions are a
@@ -176,19 +166,19 @@ void run_random(uint64_t seed, size_t nids, unsigned ops, int mode)
 
 void test_heap_random_small(void **)
 {
-	unsigned ops = scale(200000, 20000);
+	unsigned ops = scaled(200000, 20000);
 	for (uint64_t seed = 1; seed <= 4; seed++)
 		run_random(seed, 16, ops / 4, 0);
 }
 
 void test_heap_random_ties(void **)
 {
-	run_random(42, 2000, scale(400000, 30000), 0);
+	run_random(42, 2000, scaled(400000, 30000), 0);
 }
 
 void test_heap_random_wide(void **)
 {
-	run_random(7, 5000, scale(400000, 30000), 1);
+	run_random(7, 5000, scaled(400000, 30000), 1);
 }
 
 // Equal deadlines pop in arming order; an update re-arms (goes behind).
@@ -341,7 +331,7 @@ void test_deadline_to_timespec(void **)
 
 	// Round trip through the absolute conversion.
 	std::mt19937_64 rng(99);
-	for (unsigned i = 0; i < scale(100000, 10000); i++) {
+	for (unsigned i = 0; i < scaled(100000, 10000); i++) {
 		int64_t v = static_cast<int64_t>(rng());
 		struct timespec x = deadline_to_timespec(v);
 		assert_true(x.tv_nsec >= 0 && x.tv_nsec < 1000000000);
@@ -391,14 +381,14 @@ void test_relative_deadline(void **)
 int main()
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_heap_ties_fifo),
-		cmocka_unit_test(test_heap_clear_and_shrink),
-		cmocka_unit_test(test_heap_random_small),
-		cmocka_unit_test(test_heap_random_ties),
-		cmocka_unit_test(test_heap_random_wide),
-		cmocka_unit_test(test_deadline_conversion),
-		cmocka_unit_test(test_deadline_to_timespec),
-		cmocka_unit_test(test_relative_deadline),
+		CASE(test_heap_ties_fifo),
+		CASE(test_heap_clear_and_shrink),
+		CASE(test_heap_random_small),
+		CASE(test_heap_random_ties),
+		CASE(test_heap_random_wide),
+		CASE(test_deadline_conversion),
+		CASE(test_deadline_to_timespec),
+		CASE(test_relative_deadline),
 	};
 
 	return cmocka_run_group_tests_name("heap", tests, nullptr, nullptr);

@@ -4,9 +4,6 @@
 // against the library's internal objects: the hook is not exported.
 #include <atomic>
 #include <cerrno>
-#include <csetjmp>
-#include <cstdarg>
-#include <cstddef>
 #include <ctime>
 
 #include <pthread.h>
@@ -15,12 +12,9 @@
 
 #include <vent/event.h>
 
-// Before cmocka.h, whose macros clash with the standard library's headers.
 #include "core/loop_task.hpp"
 
-extern "C" {
-#include <cmocka.h>
-}
+#include "util/case.h"
 
 namespace {
 
@@ -178,12 +172,11 @@ void test_task_einval_echild(void **)
 
 int main()
 {
-	alarm(60);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_task_runs_in_wait_and_counts),
-		cmocka_unit_test(test_task_from_foreign_thread_runs_on_loop_thread),
-		cmocka_unit_test(test_task_cancelled_by_cleanup_and_free),
-		cmocka_unit_test(test_task_einval_echild),
+		CASE(test_task_runs_in_wait_and_counts),
+		CASE(test_task_from_foreign_thread_runs_on_loop_thread),
+		CASE(test_task_cancelled_by_cleanup_and_free),
+		CASE(test_task_einval_echild),
 	};
 	return cmocka_run_group_tests_name("loop-task", tests, nullptr, nullptr);
 }

@@ -4,9 +4,6 @@
 // start the counter near INT_MAX instead of making 2^31 registrations.
 #include <cerrno>
 #include <climits>
-#include <csetjmp>
-#include <cstdarg>
-#include <cstddef>
 #include <ctime>
 
 #include <unistd.h>
@@ -14,12 +11,9 @@
 #include <vent/event.h>
 #include <vent/watch.h>
 
-// Before cmocka.h, whose macros clash with the standard library's headers.
 #include "watch/watch.hpp"
 
-extern "C" {
-#include <cmocka.h>
-}
+#include "util/case.h"
 
 namespace {
 
@@ -71,7 +65,7 @@ void test_ids_exhausted(void **)
 int main()
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ids_exhausted),
+		CASE(test_ids_exhausted),
 	};
 	return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -9,6 +9,10 @@
  * ends with as many open fds as it began with. CASE(fn) registers a case
  * with this policy; a test with its own fixture calls case_begin() first
  * in its setup and case_end() last in its teardown.
+ *
+ * C and C++ tests alike: a C++ test includes the library's headers and
+ * the C++ standard headers before this one (cmocka's macros clash with the
+ * standard library's).
  */
 #ifndef VENT_TEST_UTIL_CASE_H
 #define VENT_TEST_UTIL_CASE_H
@@ -20,7 +24,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
 #include <cmocka.h>
+#ifdef __cplusplus
+}
+#endif
 
 #include "clock.h"
 #include "env.h"
