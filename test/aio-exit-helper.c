@@ -22,6 +22,8 @@
 #include <vent/aio.h>
 #include <vent/event.h>
 
+#include "util/clock.h"
+
 /* Reachable at exit, as a program's global pool would be. */
 static struct dispatcher *dsp;
 static struct vent_aio *aio;
@@ -37,10 +39,7 @@ static void on_done(int id, ssize_t result, void *arg)
 
 static void stamp(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	printf("%lld\n", (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+	printf("%lld\n", (long long)now_ns());
 	fflush(stdout);
 }
 

@@ -1366,7 +1366,7 @@ static void test_aio_fork_while_churning(void **state)
 	while (!atomic_load(&c.ready))
 		sleep_ms(1);
 	/* each fork of a process under valgrind takes seconds */
-	const int forks = getenv("VENT_UNDER_VALGRIND") ? 3 : FORKS;
+	const int forks = under_valgrind() ? 3 : FORKS;
 
 	for (int k = 0; k < forks; k++) {
 		int64_t end = now_ns() + (int64_t)20 * slowdown() * 1000000000;
@@ -1384,7 +1384,7 @@ static void test_aio_fork_while_churning(void **state)
 			/* The other thread may have been inside malloc() for a
 			 * request at fork(): unreachable in this child, which
 			 * valgrind's exit-time leak check would count. */
-			if (getenv("VENT_UNDER_VALGRIND"))
+			if (under_valgrind())
 				raise(SIGKILL);
 			_exit(code);
 		}
@@ -1406,7 +1406,7 @@ static void test_aio_fork_while_churning(void **state)
 			fail_msg("fork %d: child check %d (status %#x)", k, code, status);
 		close(p[0]);
 		if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0) &&
-		    !(getenv("VENT_UNDER_VALGRIND") && WIFSIGNALED(status) &&
+		    !(under_valgrind() && WIFSIGNALED(status) &&
 		      WTERMSIG(status) == SIGKILL))
 			fail_msg("fork %d: child status %#x", k, status);
 		/* the parent's own loop keeps going between forks */
@@ -1885,7 +1885,7 @@ static int eq_run(struct vent_aio *aio, struct eq_case *out, const char *dir)
 	EQ("pread past 2^63", vent_aio_pread(aio, fd, big, 8, INT64_MAX - 2, on_done, &r), big, 8);
 	/* valgrind flags a length beyond the buffer and a bad buffer as errors
 	 * even where the kernel writes only what fits or fails */
-	if (!getenv("VENT_UNDER_VALGRIND"))
+	if (!under_valgrind())
 		EQ("pread len 4 GiB + 8",
 		   vent_aio_pread(aio, fd, big, ((size_t)1 << 32) + 8, 8, on_done, &r), big, 8);
 	EQ("pread O_WRONLY fd", vent_aio_pread(aio, wfd, big, 8, 0, on_done, &r), big, 8);
@@ -1893,7 +1893,7 @@ static int eq_run(struct vent_aio *aio, struct eq_case *out, const char *dir)
 	EQ("pread pipe", vent_aio_pread(aio, p[0], big, 4, 0, on_done, &r), big, 4);
 	EQ("pread eventfd", vent_aio_pread(aio, efd, big, 8, 0, on_done, &r), big, 8);
 	EQ("pread fd -1", vent_aio_pread(aio, -1, big, 8, 0, on_done, &r), big, 8);
-	if (!getenv("VENT_UNDER_VALGRIND"))
+	if (!under_valgrind())
 		EQ("pread bad buffer", vent_aio_pread(aio, fd, (void *)16, 8, 0, on_done, &r), big, 0);
 	EQ("pwrite", vent_aio_pwrite(aio, fd, "XY", 2, 3, on_done, &r), big, 0);
 	EQ("pread after pwrite", vent_aio_pread(aio, fd, big, 16, 0, on_done, &r), big, 16);

@@ -513,7 +513,7 @@ static int emfile_pid_init(void)
 static void test_child_enosys_emfile(void **state)
 {
 	(void)state;
-	if (getenv("VENT_UNDER_VALGRIND"))
+	if (under_valgrind())
 		return; /* valgrind does not run seccomp filters faithfully */
 	assert_int_equal(in_child(enosys_pid_init), 0);
 	assert_int_equal(in_child(enosys_pid_init_fd), 0);

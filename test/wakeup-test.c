@@ -84,7 +84,7 @@ static void test_wakeup_threads(void **state)
 	reset();
 	/* 100k per thread; fewer under valgrind, which runs one thread at a
 	 * time and makes each syscall ~50x slower. */
-	per_thread = getenv("VENT_UNDER_VALGRIND") ? 5000 : 100000;
+	per_thread = scaled(100000, 5000);
 	const uint64_t want = (uint64_t)NTHREADS * per_thread;
 	assert_int_equal(vent_wakeup_init(&tw, on_wake), 0);
 	assert_int_equal(event_add(dsp, &tw), 0);

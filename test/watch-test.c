@@ -1571,7 +1571,7 @@ static void test_watch_fork_while_churning(void **state)
 		ssize_t nr = read(verdict[0], &v, 1);
 		close(verdict[0]);
 		if (nr != 1 || v != 0 || !WIFEXITED(status) ||
-		    (WEXITSTATUS(status) != 0 && !getenv("VENT_UNDER_VALGRIND")))
+		    (WEXITSTATUS(status) != 0 && !under_valgrind()))
 			fail_msg("child %d: verdict %d (read %zd), %s %d", children, v, nr,
 				 WIFEXITED(status) ? "exit" : "signal",
 				 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));

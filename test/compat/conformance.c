@@ -29,17 +29,10 @@
 #include "tv-util.h"
 
 #include <fcntl.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
 
-/* Not core-util.h: it includes <vent/event.h>, and this program sees the
- * headers only as minivent's ("-I include/vent"). */
-#include "../util/fd.h"
-
-#define NS_PER_MS 1000000LL
-#define NS_PER_S 1000000000LL
+/* util/case.h includes no vent header: this program sees them only as
+ * minivent's ("-I include/vent"). */
+#include "../util/case.h"
 
 /* ---- ts-util.h / tv-util.h ------------------------------------------------ */
 
@@ -148,13 +141,6 @@ static long ncalls;
 static bool early;            /* a callback ran before its deadline */
 static int bad_reason;
 
-static long long now_ns(int clock)
-{
-	struct timespec ts;
-	clock_gettime(clock, &ts);
-	return (long long)ts.tv_sec * NS_PER_S + ts.tv_nsec;
-}
-
 static int entry_cb(struct event *evt, uint32_t events)
 {
 	struct entry *e = (struct entry *)evt;
@@ -163,7 +149,7 @@ static int entry_cb(struct event *evt, uint32_t events)
 		bad_reason++;
 	if (evt->tmo.tv_sec != 0 || evt->tmo.tv_nsec != 0)
 		bad_reason++;
-	if (now_ns(CLOCK_MONOTONIC) < e->deadline_ns)
+	if (now_ns() < e->deadline_ns)
 		early = true;
 	e->runs++;
 	e->runseq = ++ncalls;
@@ -178,11 +164,6 @@ static void entry_init(struct entry *e, int id)
 	e->ev.fd = -1;
 	e->ev.callback = entry_cb;
 	e->id = id;
-}
-
-static long long tsns(const struct timespec *ts)
-{
-	return (long long)ts->tv_sec * NS_PER_S + ts->tv_nsec;
 }
 
 /* Arms @e at the absolute monotonic time @abs_ns with timeout_add(). */
@@ -205,6 +186,7 @@ static void run_list(void)
 static int setup(void **state)
 {
 	(void)state;
+	case_begin();
 	tl = new_timeout_event(CLOCK_MONOTONIC);
 	assert_non_null(tl);
 	norder = 0;
@@ -220,6 +202,7 @@ static int teardown(void **state)
 	tl = NULL;
 	assert_false(early);
 	assert_int_equal(bad_reason, 0);
+	case_end();
 	return 0;
 }
 
@@ -227,7 +210,7 @@ static long long timer_value_ns(void)
 {
 	struct itimerspec its;
 	assert_int_equal(timerfd_gettime(tl->fd, &its), 0);
-	return tsns(&its.it_value);
+	return ts_ns(&its.it_value);
 }
 
 static void test_new_and_free(void **state)
@@ -319,17 +302,17 @@ static void test_add_contract(void **state)
 	assert_int_equal(timer_value_ns(), 0);
 
 	/* Relative, unnormalised: the absolute expiry comes back normalised. */
-	long long before = now_ns(CLOCK_MONOTONIC);
+	long long before = now_ns();
 	e.ev.tmo = (struct timespec){9, 1500000000};
 	assert_int_equal(timeout_add(tl, &e.ev), 0);
-	long long after = now_ns(CLOCK_MONOTONIC);
-	long long got = tsns(&e.ev.tmo);
+	long long after = now_ns();
+	long long got = ts_ns(&e.ev.tmo);
 	assert_true(e.ev.tmo.tv_nsec >= 0 && e.ev.tmo.tv_nsec < NS_PER_S);
 	assert_true(got >= before + 10500 * NS_PER_MS && got <= after + 10500 * NS_PER_MS);
 	assert_true(timer_value_ns() > 0);
 	/* Already listed. */
 	assert_int_equal(timeout_add(tl, &e.ev), -EEXIST);
-	assert_int_equal(tsns(&e.ev.tmo), got);
+	assert_int_equal(ts_ns(&e.ev.tmo), got);
 
 	/* Cancel: 0, {0, 0}, timer disarmed; a second cancel is -ENOENT. */
 	assert_int_equal(timeout_cancel(tl, &e.ev), 0);
@@ -377,7 +360,7 @@ static void test_absolute_past_and_reason(void **state)
 static void test_order(void **state)
 {
 	static struct entry e[NREC];
-	long long base = now_ns(CLOCK_MONOTONIC) - NS_PER_S;
+	long long base = now_ns() - NS_PER_S;
 	int want[NREC], nwant = 0;
 	(void)state;
 
@@ -418,19 +401,19 @@ static void test_modify_contract(void **state)
 	entry_init(&e, 3);
 	/* Not listed: added. @tmo is not modified. */
 	struct timespec rel = {0, 2500000000};
-	long long before = now_ns(CLOCK_MONOTONIC);
+	long long before = now_ns();
 	assert_int_equal(timeout_modify(tl, &e.ev, &rel), 0);
 	assert_int_equal(rel.tv_sec, 0);
 	assert_int_equal(rel.tv_nsec, 2500000000);
 	assert_true(e.ev.tmo.tv_nsec >= 0 && e.ev.tmo.tv_nsec < NS_PER_S);
-	assert_true(tsns(&e.ev.tmo) >= before + 2500 * NS_PER_MS);
+	assert_true(ts_ns(&e.ev.tmo) >= before + 2500 * NS_PER_MS);
 	assert_int_equal(timeout_add(tl, &e.ev), -EEXIST);
 	/* Listed: moved (earlier: the timer follows). */
 	struct timespec sooner = {1, 0};
-	before = now_ns(CLOCK_MONOTONIC);
+	before = now_ns();
 	assert_int_equal(timeout_modify(tl, &e.ev, &sooner), 0);
-	assert_true(tsns(&e.ev.tmo) >= before + NS_PER_S &&
-		    tsns(&e.ev.tmo) < before + 2 * NS_PER_S);
+	assert_true(ts_ns(&e.ev.tmo) >= before + NS_PER_S &&
+		    ts_ns(&e.ev.tmo) < before + 2 * NS_PER_S);
 	assert_int_equal(timer_value_ns() > 0, 1);
 	/* {0, 0}: cancelled; again: -ENOENT (timeout_cancel()'s result). */
 	struct timespec zero = {0, 0};
@@ -494,7 +477,7 @@ static int act_nested(struct entry *e)
 
 static void test_changes_from_callbacks(void **state)
 {
-	long long past = now_ns(CLOCK_MONOTONIC) - NS_PER_S;
+	long long past = now_ns() - NS_PER_S;
 	(void)state;
 
 	for (int i = 0; i < 8; i++)
@@ -532,7 +515,7 @@ static int act_reset(struct entry *e)
 static void test_reset(void **state)
 {
 	static struct entry e[4];
-	long long past = now_ns(CLOCK_MONOTONIC) - NS_PER_S;
+	long long past = now_ns() - NS_PER_S;
 	(void)state;
 
 	for (int i = 0; i < 4; i++)
@@ -589,7 +572,7 @@ static void test_with_dispatcher(void **state)
 	for (int i = 0; i < 3; i++) {
 		entry_init(&e[i], i);
 		e[i].ev.tmo = (struct timespec){0, 20000000 + i}; /* ~20 ms */
-		e[i].deadline_ns = now_ns(CLOCK_MONOTONIC) + 20000000 + i;
+		e[i].deadline_ns = now_ns() + 20000000 + i;
 		assert_int_equal(timeout_add(tl, &e[i].ev), 0);
 	}
 	e[1].action = act_free_list; /* frees the list: e[2] never runs */
@@ -696,7 +679,7 @@ static void test_many(void **state)
 	static struct entry e[N];
 	static int key[N];
 	(void)state;
-	long long past = now_ns(CLOCK_MONOTONIC) - NS_PER_S;
+	long long past = now_ns() - NS_PER_S;
 	unsigned r = 12345;
 
 	for (int i = 0; i < N; i++) {
@@ -735,9 +718,9 @@ static void test_many(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ts_search_before_equals),
-		cmocka_unit_test(test_ts_errors_and_normalisation),
-		cmocka_unit_test(test_tv_contract),
+		CASE(test_ts_search_before_equals),
+		CASE(test_ts_errors_and_normalisation),
+		CASE(test_tv_contract),
 		cmocka_unit_test_setup_teardown(test_new_and_free, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_null_args, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_add_contract, setup, teardown),
