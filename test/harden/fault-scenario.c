@@ -49,20 +49,6 @@
 #define NTIMER 1500
 #define NHANDLE 4
 
-static struct {
-	void (*arm)(long);
-	long (*disarm)(void);
-	long (*fired)(void);
-	long (*count)(void);
-	long (*live)(void);
-	void (*set_trace)(int);
-} fa;
-
-static long fa_fired(void)
-{
-	return fa.fired ? fa.fired() : 0;
-}
-
 /* ---- callbacks ---------------------------------------------------------- */
 
 static int have_pidfd;
@@ -508,15 +494,9 @@ static void run_scenario(bool armed, long n)
 int main(void)
 {
 	alarm(60);
-	fa.arm = __extension__(void (*)(long))dlsym(RTLD_DEFAULT, "failalloc_arm");
-	fa.disarm = __extension__(long (*)(void))dlsym(RTLD_DEFAULT, "failalloc_disarm");
-	fa.fired = __extension__(long (*)(void))dlsym(RTLD_DEFAULT, "failalloc_fired");
-	fa.count = __extension__(long (*)(void))dlsym(RTLD_DEFAULT, "failalloc_count");
-	fa.live = __extension__(long (*)(void))dlsym(RTLD_DEFAULT, "failalloc_live");
-	fa.set_trace = __extension__(void (*)(int))dlsym(RTLD_DEFAULT, "failalloc_set_trace");
 	const char *ns = getenv("FAILALLOC_N");
 	long n = ns ? atol(ns) : 0;
-	if (!fa.arm || !fa.disarm || !fa.fired || !fa.count || !fa.live || !fa.set_trace) {
+	if (!fa_load()) {
 		if (n > 0) {
 			fprintf(stderr, "FAILALLOC_N set but failalloc.so is not preloaded\n");
 			return 1;

@@ -2,13 +2,14 @@
 /*
  * harden-util.h - small helpers shared by the hardening programs: checks
  * that exit (not abort: an abort is what the library must never do), the
- * resident set size; the clock and the fd count (which does not allocate)
+ * resident set size, the controls of a preloaded failalloc.so; the clock and the fd count (which does not allocate)
  * come from the tests' util/.
  */
 #ifndef HARDEN_UTIL_H
 #define HARDEN_UTIL_H
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -42,6 +43,37 @@ static void hu_fail(const char *file, int line, const char *fmt, ...)
 		if (!(cond))                                         \
 			hu_fail(__FILE__, __LINE__, __VA_ARGS__);    \
 	} while (0)
+
+/*
+ * The controls failalloc.so exports (failalloc.c), looked up at run time:
+ * fa_load() fills fa and returns 1 when the module is preloaded, 0 (some
+ * NULL) when it is not.
+ */
+static struct {
+	void (*arm)(long);
+	long (*disarm)(void);
+	long (*fired)(void);
+	long (*count)(void);
+	long (*live)(void);
+	void (*set_trace)(int);
+} fa __attribute__((unused));
+
+static inline int fa_load(void)
+{
+	fa.arm = __extension__(void (*)(long))dlsym(RTLD_DEFAULT, "failalloc_arm");
+	fa.disarm = __extension__(long (*)(void))dlsym(RTLD_DEFAULT, "failalloc_disarm");
+	fa.fired = __extension__(long (*)(void))dlsym(RTLD_DEFAULT, "failalloc_fired");
+	fa.count = __extension__(long (*)(void))dlsym(RTLD_DEFAULT, "failalloc_count");
+	fa.live = __extension__(long (*)(void))dlsym(RTLD_DEFAULT, "failalloc_live");
+	fa.set_trace = __extension__(void (*)(int))dlsym(RTLD_DEFAULT, "failalloc_set_trace");
+	return fa.arm && fa.disarm && fa.fired && fa.count && fa.live && fa.set_trace;
+}
+
+/* Failures injected since the last arm (0 without the module). */
+static inline long fa_fired(void)
+{
+	return fa.fired ? fa.fired() : 0;
+}
 
 /* Resident set size in bytes, from /proc/self/statm. */
 static inline long hu_rss_bytes(void)

@@ -36,18 +36,6 @@
 
 #define NENT 200
 
-static struct {
-	void (*arm)(long);
-	long (*disarm)(void);
-	long (*fired)(void);
-	long (*live)(void);
-} fa;
-
-static long fired(void)
-{
-	return fa.fired ? fa.fired() : 0;
-}
-
 struct entry {
 	struct event ev;
 	int runs;
@@ -63,14 +51,14 @@ static int total_runs;
 static void add_checked(struct entry *e, long long rel_ns)
 {
 	for (int try = 0;; try++) {
-		long f0 = fired();
+		long f0 = fa_fired();
 		e->ev.tmo.tv_sec = rel_ns / 1000000000LL;
 		e->ev.tmo.tv_nsec = rel_ns % 1000000000LL;
 		int rc = timeout_add(list, &e->ev);
 		if (rc == 0)
 			return;
 		EXPECT(rc == -ENOMEM, "timeout_add: %d", rc);
-		EXPECT(fired() > f0, "timeout_add: -ENOMEM without an injected failure");
+		EXPECT(fa_fired() > f0, "timeout_add: -ENOMEM without an injected failure");
 		EXPECT(try == 0, "timeout_add failed twice");
 		EXPECT(timeout_cancel(list, &e->ev) == -ENOENT, "listed after a failed add");
 	}
@@ -105,30 +93,30 @@ static void run_scenario(bool armed, long n)
 
 	struct dispatcher *d = NULL;
 	for (int try = 0;; try++) {
-		long f0 = fired();
+		long f0 = fa_fired();
 		d = new_dispatcher(CLOCK_MONOTONIC);
 		if (d)
 			break;
-		EXPECT(errno == ENOMEM && fired() > f0 && try == 0, "new_dispatcher: %s",
+		EXPECT(errno == ENOMEM && fa_fired() > f0 && try == 0, "new_dispatcher: %s",
 		       strerror(errno));
 	}
 	for (int try = 0;; try++) {
-		long f0 = fired();
+		long f0 = fa_fired();
 		int fds0 = fd_count();
 		list = new_timeout_event(CLOCK_MONOTONIC);
 		if (list)
 			break;
 		EXPECT(errno == ENOMEM, "new_timeout_event: %s", strerror(errno));
-		EXPECT(fired() > f0, "new_timeout_event: ENOMEM without an injected failure");
+		EXPECT(fa_fired() > f0, "new_timeout_event: ENOMEM without an injected failure");
 		EXPECT(fd_count() == fds0, "new_timeout_event left an fd");
 		EXPECT(try == 0, "new_timeout_event failed twice");
 	}
 	for (int try = 0;; try++) {
-		long f0 = fired();
+		long f0 = fa_fired();
 		int rc = event_add(d, list);
 		if (rc == 0)
 			break;
-		EXPECT(rc == -ENOMEM && fired() > f0 && try == 0, "event_add(list): %d", rc);
+		EXPECT(rc == -ENOMEM && fa_fired() > f0 && try == 0, "event_add(list): %d", rc);
 	}
 
 	/* Entries 0..NENT-1 at 1..20 ms; every 7th re-arms once from its
@@ -146,11 +134,11 @@ static void run_scenario(bool armed, long n)
 	EXPECT(timeout_modify(list, &ent[5].ev, &later) == 0, "modify listed");
 	EXPECT(timeout_cancel(list, &ent[6].ev) == 0, "cancel");
 	for (int try = 0;; try++) {
-		long f0 = fired();
+		long f0 = fa_fired();
 		int rc = timeout_modify(list, &ent[6].ev, &later);
 		if (rc == 0)
 			break;
-		EXPECT(rc == -ENOMEM && fired() > f0 && try == 0, "modify unlisted: %d", rc);
+		EXPECT(rc == -ENOMEM && fa_fired() > f0 && try == 0, "modify unlisted: %d", rc);
 		EXPECT(timeout_cancel(list, &ent[6].ev) == -ENOENT, "listed after a failed modify");
 	}
 
@@ -188,13 +176,9 @@ static void run_scenario(bool armed, long n)
 int main(void)
 {
 	alarm(60);
-	fa.arm = __extension__(void (*)(long))dlsym(RTLD_DEFAULT, "failalloc_arm");
-	fa.disarm = __extension__(long (*)(void))dlsym(RTLD_DEFAULT, "failalloc_disarm");
-	fa.fired = __extension__(long (*)(void))dlsym(RTLD_DEFAULT, "failalloc_fired");
-	fa.live = __extension__(long (*)(void))dlsym(RTLD_DEFAULT, "failalloc_live");
 	const char *ns = getenv("FAILALLOC_N");
 	long n = ns ? atol(ns) : 0;
-	if (!fa.arm || !fa.disarm || !fa.fired || !fa.live) {
+	if (!fa_load()) {
 		if (n > 0) {
 			fprintf(stderr, "FAILALLOC_N set but failalloc.so is not preloaded\n");
 			return 1;
