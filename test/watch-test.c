@@ -1415,6 +1415,104 @@ static void test_watch_first_calls_from_threads(void **state)
 }
 
 /*
+ * Valid first adds on a fresh dispatcher, from several threads at once,
+ * while other threads make invalid first adds (a directory: -EPERM) on it
+ * over and over: every valid add succeeds. An invalid add creates no adapter, and
+ * one that created the adapter and then failed never makes a valid add
+ * that found that adapter fail (-EBUSY). No loop runs: free_dispatcher()
+ * runs the free callbacks.
+ */
+#define FRESH_THREADS 6 /* even: valid adds; odd: invalid ones */
+#define FRESH_ROUNDS 400
+#define FRESH_INVALID 50 /* invalid adds per invalid thread and round */
+
+static struct {
+	struct dispatcher *dsp;
+	pthread_barrier_t go;
+	int wfd, dirfd;
+	int bad_valid;   /* valid adds that failed */
+	int bad_invalid; /* invalid adds that did not return -EPERM */
+	int frees;
+} fresh;
+
+static void fresh_timeout(int timer, void *opaque)
+{
+	(void)timer;
+	(void)opaque;
+}
+
+static void fresh_handle(int watch, int fd, int events, void *opaque)
+{
+	(void)watch;
+	(void)fd;
+	(void)events;
+	(void)opaque;
+}
+
+static void fresh_free(void *opaque)
+{
+	(void)opaque;
+	__atomic_add_fetch(&fresh.frees, 1, __ATOMIC_SEQ_CST);
+}
+
+static void *fresh_worker(void *arg)
+{
+	const int valid = !((intptr_t)arg & 1);
+
+	pthread_barrier_wait(&fresh.go);
+	if (valid) {
+		int t = vent_add_timeout(fresh.dsp, 60000, fresh_timeout, NULL, fresh_free);
+		int h = vent_add_handle(fresh.dsp, fresh.wfd, VENT_HANDLE_WRITABLE, fresh_handle,
+					NULL, fresh_free);
+		if (t <= 0)
+			__atomic_add_fetch(&fresh.bad_valid, 1, __ATOMIC_SEQ_CST);
+		if (h <= 0)
+			__atomic_add_fetch(&fresh.bad_valid, 1, __ATOMIC_SEQ_CST);
+	} else {
+		for (int i = 0; i < FRESH_INVALID; i++) {
+			int h = vent_add_handle(fresh.dsp, fresh.dirfd, VENT_HANDLE_READABLE,
+						fresh_handle, NULL, fresh_free);
+			if (h != -EPERM)
+				__atomic_add_fetch(&fresh.bad_invalid, 1, __ATOMIC_SEQ_CST);
+		}
+	}
+	return NULL;
+}
+
+static void test_watch_first_adds_on_fresh_dispatchers(void **state)
+{
+	pthread_t th[FRESH_THREADS];
+	int p[2];
+
+	(void)state;
+	memset(&fresh, 0, sizeof(fresh));
+	assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	fresh.wfd = p[1];
+	fresh.dirfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(fresh.dirfd >= 0);
+	for (int round = 0; round < FRESH_ROUNDS; round++) {
+		fresh.dsp = new_dispatcher(CLOCK_MONOTONIC);
+		assert_non_null(fresh.dsp);
+		assert_int_equal(pthread_barrier_init(&fresh.go, NULL, FRESH_THREADS), 0);
+		for (int i = 0; i < FRESH_THREADS; i++)
+			assert_int_equal(pthread_create(&th[i], NULL, fresh_worker,
+							(void *)(intptr_t)i),
+					 0);
+		for (int i = 0; i < FRESH_THREADS; i++)
+			assert_int_equal(pthread_join(th[i], NULL), 0);
+		pthread_barrier_destroy(&fresh.go);
+		free_dispatcher(fresh.dsp);
+		assert_int_equal(fresh.bad_valid, 0);
+		assert_int_equal(fresh.bad_invalid, 0);
+		/* Two free callbacks per valid thread, each run once. */
+		assert_int_equal(fresh.frees, (round + 1) * FRESH_THREADS);
+	}
+	close(fresh.dirfd);
+	close(p[0]);
+	close(p[1]);
+}
+
+/*
  * fork() while other threads are inside watch.h calls: the child must
  * never inherit a lock held by a thread that does not exist there. Each
  * child checks -ECHILD on the inherited dispatchers, frees them, and uses a
@@ -1635,6 +1733,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_watch_first_calls_from_threads, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_watch_fork_while_churning, setup, teardown),
+		CASE(test_watch_first_adds_on_fresh_dispatchers),
 	};
 	const char *group = argc > 1 ? argv[1] : "";
 	int rc = 0;

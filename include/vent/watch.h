@@ -14,6 +14,14 @@
  * effect in the current or the next iteration; a loop sleeping in
  * event_wait()/event_loop()/vent_wait() never misses it.
  *
+ * An add racing cleanup_dispatcher() or free_dispatcher() on another
+ * thread either lands before it (the watch is then removed by that call,
+ * and its free callback runs inside it) or returns -EBUSY: a watch is
+ * never lost in between. An add that fails on one thread (bad arguments,
+ * no memory) never makes a valid add on another thread fail. As for any
+ * object, free_dispatcher() must not race a call that may still be
+ * starting on another thread: nothing may use @dsp once it is freed.
+ *
  * Callbacks (handle callbacks, timeout callbacks and free callbacks) always
  * run on the thread that runs the dispatcher's loop (event_wait(),
  * event_loop() or vent_wait()), never inside one of the functions below,
@@ -132,8 +140,8 @@ typedef void (*vent_free_cb)(void *opaque);
  * VENT_HANDLE_*; -EBADF if @fd is not an open fd; -EPERM if @fd cannot be
  * watched (a regular file or a directory); -ENOSPC when the ids are
  * exhausted; -ENOMEM when out of memory; -EBUSY while the dispatcher is
- * being cleaned or freed (from a cleanup callback); -ECHILD in a forked
- * child.
+ * being cleaned or freed (from a cleanup callback, or from another thread
+ * during that call); -ECHILD in a forked child.
  */
 int vent_add_handle(struct dispatcher *dsp, int fd, int events, vent_handle_cb cb,
 		    void *opaque, vent_free_cb ff) VENT_NOEXCEPT;
@@ -194,8 +202,8 @@ int vent_remove_handle(struct dispatcher *dsp, int watch) VENT_NOEXCEPT;
  * > 0 and the dispatcher's clock cannot be read (clock_gettime(2)'s error:
  * nothing is added); -ENOSPC when the
  * ids are exhausted; -ENOMEM when out of memory; -EBUSY while the
- * dispatcher is being cleaned or freed (from a cleanup callback); -ECHILD
- * in a forked child.
+ * dispatcher is being cleaned or freed (from a cleanup callback, or from
+ * another thread during that call); -ECHILD in a forked child.
  */
 int vent_add_timeout(struct dispatcher *dsp, int interval_ms, vent_timeout_cb cb, void *opaque,
 		     vent_free_cb ff) VENT_NOEXCEPT;

@@ -211,8 +211,16 @@ void WatchAdapter::abandon() noexcept
 	auto it = r.map.find(dsp_);
 	if (it != r.map.end() && it->second.get() == this)
 		r.map.erase(it);
-	// Adds racing with us now fail with -EBUSY, as after a cleanup.
+	// Adds racing with us now fail with -EBUSY; with_adapter() sees
+	// abandoned() and retries them on a fresh adapter.
 	detached_ = true;
+	abandoned_ = true;
+}
+
+bool WatchAdapter::abandoned() noexcept
+{
+	Lock l(mu_);
+	return abandoned_;
 }
 
 /*
@@ -231,15 +239,16 @@ int WatchAdapter::attach_locked() noexcept
 	return 0;
 }
 
-// The deadline @interval_ms from now into @due (see Timer::due); 0 or -errno.
-int WatchAdapter::due_in(int interval_ms, int64_t &due) const noexcept
+// The deadline @interval_ms from now on @clock into @due (see Timer::due);
+// 0 or -errno.
+int WatchAdapter::due_in(int clock, int interval_ms, int64_t &due) noexcept
 {
 	if (interval_ms <= 0) {
 		due = interval_ms < 0 ? kOff : 0;
 		return 0;
 	}
 	int64_t t = 0;
-	int rc = now(t);
+	int rc = detail::now_ns(clock, t);
 	if (rc == 0)
 		due = t + interval_ms * kNsPerMs;
 	return rc;
@@ -309,16 +318,21 @@ uint32_t WatchAdapter::union_mask(const FdEntry &e) noexcept
 // ---------------------------------------------------------------------------
 // Handles
 
-int WatchAdapter::add_handle(int fd, int events, vent_handle_cb cb, void *opaque, vent_free_cb ff)
+// The core learns about an fd later, on the loop thread, where an error
+// could not be reported: catch what epoll would refuse now.
+int WatchAdapter::check_fd(int fd) noexcept
 {
-	// The core learns about the fd later, on the loop thread, where an
-	// error could not be reported: catch what epoll would refuse now.
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
 		return -EPERM;
+	return 0;
+}
 
+// @fd passed check_fd().
+int WatchAdapter::add_handle(int fd, int events, vent_handle_cb cb, void *opaque, vent_free_cb ff)
+{
 	auto h = std::make_shared<Handle>();
 	h->fd = fd;
 	h->events = events;
@@ -408,7 +422,9 @@ int WatchAdapter::remove_handle(int id) noexcept
 // ---------------------------------------------------------------------------
 // Timeouts
 
-int WatchAdapter::add_timeout(int interval_ms, vent_timeout_cb cb, void *opaque, vent_free_cb ff)
+// @due comes from due_in() on the dispatcher's clock.
+int WatchAdapter::add_timeout(int interval_ms, int64_t due, vent_timeout_cb cb, void *opaque,
+			      vent_free_cb ff)
 {
 	auto t = std::make_shared<Timer>(this);
 	t->cb = cb;
@@ -421,9 +437,6 @@ int WatchAdapter::add_timeout(int interval_ms, vent_timeout_cb cb, void *opaque,
 	if (detached_ || loop_closing(dsp_))
 		return -EBUSY;
 	timers_.reserve(timers_.size() + 1);
-	int64_t due = 0;
-	if (int rc = due_in(interval_ms, due); rc < 0)
-		return rc;
 	int id = next_id();
 	if (id < 0)
 		return id;
@@ -444,7 +457,7 @@ int WatchAdapter::update_timeout(int id, int interval_ms) noexcept
 	// Any value >= 0 restarts the period, even the same one: libvirt's
 	// keepalive relies on it.
 	int64_t due = 0;
-	if (int rc = due_in(interval_ms, due); rc < 0)
+	if (int rc = due_in(clock_, interval_ms, due); rc < 0)
 		return rc; // nothing changed
 	t.interval = interval_ms;
 	t.due = due;

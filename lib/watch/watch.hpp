@@ -142,13 +142,25 @@ public:
 	// that then failed, unless a watch was added to it meanwhile. Any
 	// thread.
 	void abandon() noexcept;
+	// True once abandon() dropped the adapter: an add that found it in the
+	// registry before that and got -EBUSY gets a fresh one from get()
+	// instead (with_adapter(), capi.cpp). Any thread.
+	bool abandoned() noexcept;
+
+	// What an add checks before get() creates an adapter, so that an add
+	// with bad arguments never creates one (only allocation failures and
+	// id exhaustion are left to abandon()): what epoll would refuse of
+	// @fd (0 or -errno), and the deadline of a new timeout (due_in()).
+	static int check_fd(int fd) noexcept;
+	static int due_in(int clock, int interval_ms, int64_t &due) noexcept;
 
 	bool forked() const noexcept { return fork_.forked(); }
 
 	int add_handle(int fd, int events, vent_handle_cb cb, void *opaque, vent_free_cb ff);
 	int update_handle(int id, int events) noexcept;
 	int remove_handle(int id) noexcept;
-	int add_timeout(int interval_ms, vent_timeout_cb cb, void *opaque, vent_free_cb ff);
+	int add_timeout(int interval_ms, int64_t due, vent_timeout_cb cb, void *opaque,
+			vent_free_cb ff);
 	int update_timeout(int id, int interval_ms) noexcept;
 	int remove_timeout(int id) noexcept;
 
@@ -165,7 +177,6 @@ private:
 	void unregister() noexcept;
 	// Reads the dispatcher's clock into @ns; 0 or -errno.
 	int now(int64_t &ns) const noexcept { return detail::now_ns(clock_, ns); }
-	int due_in(int interval_ms, int64_t &due) const noexcept;
 	static int next_id() noexcept;
 	void queue_locked(const std::shared_ptr<detail::CoreObj> &obj) noexcept;
 	void bury_locked(const std::shared_ptr<detail::Watch> &w) noexcept;
@@ -197,6 +208,7 @@ private:
 
 	std::mutex mu_;
 	bool detached_ = false;     // the dispatcher dropped us (cleanup/free)
+	bool abandoned_ = false;    // detached by abandon(), not by the dispatcher
 	uint64_t round_ = 0;        // dispatch rounds, for Handle::seen
 	Task task_;
 	// Set while task_ is posted: keeps the adapter alive for it.
