@@ -7,6 +7,7 @@
 #include <ctime>
 
 #include <pthread.h>
+#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -147,6 +148,95 @@ void test_task_cancelled_by_cleanup_and_free(void **)
 	assert_int_equal(p.runs.load(), 1);
 }
 
+/*
+ * Foreign threads post tasks back to back while the loop thread frees the
+ * dispatcher (from a task's run, so the memory stays until the wait
+ * returns and the posters can be joined first). The rule: a post that
+ * returned 0 has its task run or cancelled exactly once, never lost; once
+ * the dispatcher is closing, posts return -EBUSY and the posters stop.
+ * More posters than cores, so that some are preempted inside a post when
+ * the free comes.
+ */
+constexpr int kRacePosters = 3;
+constexpr int kRacePosts = 1 << 15; // per poster
+
+struct Poster {
+	Probe probes[kRacePosts];
+	std::atomic<int> posted{0};
+	int last_rc = 0;
+	pthread_t thread{};
+};
+
+struct Race {
+	struct dispatcher *d = nullptr;
+	Poster posters[kRacePosters];
+	std::atomic<bool> killed{false};
+};
+
+Race *race;
+
+void *race_poster(void *arg)
+{
+	auto *p = static_cast<Poster *>(arg);
+	int i = 0;
+	int rc = 0;
+	while (i < kRacePosts && (rc = vent::post_loop_task(race->d, &p->probes[i])) == 0)
+		p->posted.store(++i, std::memory_order_release);
+	p->last_rc = rc;
+	return nullptr;
+}
+
+int race_kill(vent::LoopTask *t, bool cancelled) noexcept
+{
+	static_cast<Probe *>(t)->runs++;
+	if (!cancelled) {
+		free_dispatcher(race->d);
+		// closing_ stays set after a free: the posters' next posts are
+		// refused, so they stop, never touching the freed dispatcher.
+		for (auto &p : race->posters)
+			pthread_join(p.thread, nullptr);
+		race->killed = true;
+	}
+	return 0;
+}
+
+void test_post_racing_free_is_cancelled_not_lost(void **)
+{
+	const int64_t end = now_ns() + 3000000000LL * slowdown();
+	int rounds = 0;
+
+	for (; rounds < 2000 && (rounds < 20 || now_ns() < end); rounds++) {
+		race = new Race;
+		for (auto &p : race->posters)
+			for (auto &probe : p.probes)
+				probe.run = probe_run;
+		race->d = new_dispatcher(CLOCK_MONOTONIC);
+		assert_non_null(race->d);
+		Probe killer;
+		killer.run = race_kill;
+		for (auto &p : race->posters)
+			assert_int_equal(pthread_create(&p.thread, nullptr, race_poster, &p), 0);
+		// Free at a varying point of the posters' run.
+		while (race->posters[0].posted.load(std::memory_order_acquire) < (rounds % 16) * 256)
+			sched_yield();
+		assert_int_equal(vent::post_loop_task(race->d, &killer), 0);
+		while (!race->killed)
+			assert_true(vent_wait(race->d, 100, nullptr) >= 0);
+		// race->d is gone: the wait that ran the killer deleted it.
+		assert_int_equal(killer.runs.load(), 1);
+		for (auto &p : race->posters) {
+			const int posted = p.posted.load();
+			if (posted < kRacePosts)
+				assert_int_equal(p.last_rc, -EBUSY);
+			for (int i = 0; i < kRacePosts; i++)
+				assert_int_equal(p.probes[i].runs.load() + p.probes[i].cancels.load(),
+						 i < posted ? 1 : 0);
+		}
+		delete race;
+	}
+	print_message("%d rounds\n", rounds);
+}
+
 void test_task_einval_echild(void **)
 {
 	struct dispatcher *d = new_dispatcher(CLOCK_MONOTONIC);
@@ -177,6 +267,7 @@ int main()
 		CASE(test_task_from_foreign_thread_runs_on_loop_thread),
 		CASE(test_task_cancelled_by_cleanup_and_free),
 		CASE(test_task_einval_echild),
+		CASE(test_post_racing_free_is_cancelled_not_lost),
 	};
 	return cmocka_run_group_tests_name("loop-task", tests, nullptr, nullptr);
 }

@@ -9,6 +9,7 @@
 #include <limits>
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -753,7 +754,16 @@ void Dispatcher::teardown(bool kernel) noexcept
 	if (kernel && !destroyed_)
 		disarm_timer();
 	// Tasks posted before closing_ was set never run now; posts made
-	// after are refused (-EBUSY) until this returns.
+	// after are refused (-EBUSY) until this returns. A post that read
+	// closing_ before it was set may still be pushing: wait it out (a
+	// few instructions, unless its thread was preempted there), so that
+	// its task is on the list cancelled here, and its wake_.signal() is
+	// done before destroy() closes the eventfd and deletes *this.
+	// (seq_cst on both sides: a post either sees closing_ or is counted.)
+	// Not in a forked child: a count there belongs to a parent thread
+	// that does not exist in the child.
+	while (!fork_.forked() && posting_.load(std::memory_order_seq_cst) != 0)
+		sched_yield();
 	run_tasks(true);
 	depth_--;
 	tearing_down_ = false;
@@ -796,8 +806,14 @@ int Dispatcher::stop() noexcept
 
 int Dispatcher::post(LoopTask *task) noexcept
 {
-	if (closing_.load(std::memory_order_seq_cst))
+	// Counted before closing_ is read: teardown() sets closing_ and then
+	// waits for posting_ to drop to 0, so either this sees closing_, or
+	// the teardown sees this post and cancels its task.
+	posting_.fetch_add(1, std::memory_order_seq_cst);
+	if (closing_.load(std::memory_order_seq_cst)) {
+		posting_.fetch_sub(1, std::memory_order_release);
 		return -EBUSY;
+	}
 	LoopTask *head = tasks_.load(std::memory_order_relaxed);
 	do
 		task->next = head;
@@ -805,6 +821,9 @@ int Dispatcher::post(LoopTask *task) noexcept
 					     std::memory_order_relaxed));
 	// After the push: the loop's drain then sees the task (wakeup.hpp).
 	wake_.signal();
+	// Last touch of *this: once posting_ is 0, free_dispatcher() may
+	// delete it.
+	posting_.fetch_sub(1, std::memory_order_release);
 	return 0;
 }
 

@@ -302,9 +302,13 @@ private:
 	detail::Wakeup wake_;
 	// Posted loop tasks, newest first (a lock-free stack: the loop takes
 	// the whole list at once, so there is no ABA). closing_ refuses posts
-	// while cleanup/free runs; both are read by foreign threads.
+	// while cleanup/free runs; posting_ counts the posts under way, which
+	// teardown() waits out before it cancels the list, so that a post
+	// that passed the closing_ check is cancelled, never lost. All three
+	// are touched by foreign threads.
 	std::atomic<LoopTask *> tasks_{nullptr};
 	std::atomic<bool> closing_{false};
+	std::atomic<int> posting_{0};
 	Deleter deleter_ = nullptr;
 	struct dispatcher *tag_ = nullptr;
 

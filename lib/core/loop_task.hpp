@@ -34,7 +34,17 @@ struct LoopTask {
  * Hands @task to the loop thread of @dsp and wakes the loop. Any thread;
  * lock-free, never allocates. Returns 0; -EINVAL for a NULL argument or
  * run; -EBUSY while @dsp is being cleaned or freed (the task is not
- * queued); -ECHILD in a forked child.
+ * queued; the poster keeps it); -ECHILD in a forked child.
+ *
+ * Racing cleanup_dispatcher() or free_dispatcher() on another thread: a
+ * post that returns 0 has its task run or cancelled exactly once, never
+ * lost. A post that got in before the cleanup or free saw it is cancelled
+ * inside that call, which waits for posts under way before it cancels the
+ * list; one that came after is refused (-EBUSY) until a cleanup returns,
+ * and for good once free_dispatcher() began. The caller keeps @dsp valid
+ * until post_loop_task() returns: a post may not start once a
+ * free_dispatcher() of @dsp can have returned (the watch adapter posts
+ * only under its mutex while attached, and detaches inside the free).
  */
 int post_loop_task(struct dispatcher *dsp, LoopTask *task) noexcept;
 
