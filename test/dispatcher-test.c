@@ -10,6 +10,8 @@
 #include <poll.h>
 #include <stdio.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1661,6 +1663,79 @@ static void test_invoke_callback(void **state)
  * Closed before removed: orphaned kernel registrations
  */
 
+/*
+ * An add that epoll refuses (a regular file: -EPERM) from a callback, in a
+ * batch that also brings an orphaned registration's record: the failed add
+ * counts as no removal, so the orphan is still recognised as one and purged
+ * after that very batch (a removal in the batch would excuse its record as
+ * a stale one of that removal).
+ */
+static struct {
+	struct dispatcher *d;
+	int regfd;
+	int rc;
+	int calls;
+} failadd;
+
+static int failadd_cb(struct event *e, uint32_t events)
+{
+	uint64_t v;
+	struct event r = __EVENT_INIT(nop_cb, NULL, failadd.regfd, EPOLLIN, 0, 0);
+
+	(void)events;
+	assert_int_equal(read(e->fd, &v, sizeof(v)), (ssize_t)sizeof(v));
+	failadd.calls++;
+	failadd.rc = event_add(failadd.d, &r);
+	return EVENTCB_CONTINUE;
+}
+
+static void test_failed_add_in_batch_is_no_removal(void **state)
+{
+	struct dispatcher *d = mkdsp();
+	struct tev o;
+	int q[2];
+
+	(void)state;
+	memset(&failadd, 0, sizeof(failadd));
+	failadd.d = d;
+	failadd.regfd = memfd_create("vent-regular", MFD_CLOEXEC);
+	assert_true(failadd.regfd >= 0);
+	int x = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	assert_true(x >= 0);
+	struct event ex = __EVENT_INIT(failadd_cb, NULL, x, EPOLLIN, 0, 0);
+	assert_int_equal(event_add(d, &ex), 0);
+	/* The orphan: closed before its removal, a dup keeps the file. */
+	mkpipe(q);
+	int keep = dup(q[0]);
+	assert_true(keep >= 0);
+	tev_init(&o, q[0], EPOLLIN);
+	o.drain = 0;
+	assert_int_equal(event_add(d, &o.e), 0);
+	close(q[0]);
+	assert_int_equal(event_remove(&o.e), 0);
+	/* Ready in this order: the failing add runs before the orphan's record. */
+	assert_int_equal(eventfd_write(x, 1), 0);
+	put(q[1]);
+	assert_int_equal(vent_wait(d, 1000, NULL), 1);
+	assert_int_equal(failadd.calls, 1);
+	assert_int_equal(failadd.rc, -EPERM);
+	assert_int_equal(o.calls, 0);
+	/* Purged after that batch: nothing in the set reports any more. */
+	assert_int_equal(efd_readable(d), 0);
+	assert_int_equal(vent_wait(d, 0, NULL), 0);
+	/* The failed add's slot is free again: the dispatcher still works. */
+	assert_int_equal(eventfd_write(x, 1), 0);
+	assert_int_equal(vent_wait(d, 1000, NULL), 1);
+	assert_int_equal(failadd.calls, 2);
+	assert_int_equal(event_remove(&ex), 0);
+	free_dispatcher(d);
+	close(keep);
+	close(q[1]);
+	close(x);
+	close(failadd.regfd);
+}
+
+
 static void test_closed_before_removed(void **state)
 {
 	struct dispatcher *d = mkdsp();
@@ -2069,6 +2144,7 @@ int main(void)
 		CASE(test_fd_before_timeouts_and_fd_keeps_timeout),
 		CASE(test_invoke_callback),
 		CASE(test_closed_before_removed),
+		CASE(test_failed_add_in_batch_is_no_removal),
 		CASE(test_fork_echild),
 		CASE(test_fork_then_exit_from_callback),
 		CASE(test_new_dispatcher_emfile),

@@ -209,7 +209,6 @@ void Dispatcher::release_slot(uint32_t slot) noexcept
 	s.next_free = free_head_;
 	free_head_ = slot;
 	live_--;
-	batch_removals_++;
 	for (CallbackFrame *f = frames_; f; f = f->prev)
 		if (f->slot == slot)
 			f->released = true;
@@ -280,8 +279,9 @@ int Dispatcher::add(struct event *evt)
 		evt->flags |= kFdEventFlag;
 		int rc = register_fd(slot, evt, evt->ep.events);
 		if (rc < 0) {
+			// Nothing was registered: the slot goes back
+			// uncounted (batch_removals_ counts removals).
 			release_slot(slot);
-			batch_removals_--;
 			evt->flags &= static_cast<unsigned short>(~kPrivateFlags);
 			return rc;
 		}
@@ -308,6 +308,9 @@ void Dispatcher::forget(uint32_t slot, struct event *evt) noexcept
 {
 	clear_timeout(slots_[slot]);
 	release_slot(slot);
+	// Records of this event fetched in the current batch are stale now,
+	// not orphans (see wait_inner()).
+	batch_removals_++;
 	evt->dsp = nullptr;
 	evt->flags &= static_cast<unsigned short>(~(kRunningFlag | kFdEventFlag | kOwnsFdFlag));
 }

@@ -335,6 +335,8 @@ private:
 	bool dispatching_ = false;    // callbacks of a wait are running
 	uint64_t epoch_ = 0;          // bumped by cleanup_dispatcher(): aborts batches
 	bool rebuild_needed_ = false; // an orphaned registration was seen
+	// Events removed (forget()) and registrations replaced in the current
+	// batch: while 0, a stale record is an orphan (wait_inner()).
 	uint32_t batch_removals_ = 0;
 	int ncallbacks_ = 0;
 
