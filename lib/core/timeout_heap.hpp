@@ -37,7 +37,8 @@ public:
 
 	explicit TimeoutHeap(Pos pos) : pos_(pos) {}
 
-	// The heap's order: deadline, then arm sequence (with wrap-around).
+	// The heap's order, true if @a comes before @b: deadline, then arm
+	// sequence (with wrap-around).
 	static bool less(const Entry &a, const Entry &b) noexcept
 	{
 		if (a.when != b.when)
@@ -50,8 +51,6 @@ public:
 	const Entry &top() const noexcept { return h_.front(); }
 	// Entry @i in heap order (the dispatcher's re-arm and verify()).
 	const Entry &at(size_t i) const noexcept { return h_[i]; }
-	// True if @a comes before @b (deadline, then arm sequence).
-	static bool before(const Entry &a, const Entry &b) noexcept { return less(a, b); }
 	// Makes the next push() unable to throw (geometric growth).
 	void reserve_one() { h_.reserve_one(); }
 	void clear() noexcept { h_.clear(); }

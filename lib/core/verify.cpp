@@ -59,7 +59,7 @@ void Dispatcher::verify() const noexcept
 		if (pos != kNotQueued && (pos >= heap_.size() || heap_.at(pos).id != slot))
 			broken("slot %u: heap position %u does not hold it", slot, pos);
 		if (pos != kNotQueued &&
-		    heap_.before(detail::TimeoutHeap<SlotPos>::Entry{sl.when, slot, sl.seq},
+		    heap_.less(detail::TimeoutHeap<SlotPos>::Entry{sl.when, slot, sl.seq},
 				 heap_.at(pos)))
 			broken("slot %u: heap entry's key is after the slot's", slot);
 		// evt->tmo is the deadline, {0, 0} for none, or a value that was
@@ -108,7 +108,7 @@ void Dispatcher::verify() const noexcept
 		const auto &e = heap_.at(i);
 		if (e.id >= slots_.size() || !slots_[e.id].evt || slots_[e.id].heap_pos != i)
 			broken("heap entry %zu: slot %u does not point back", i, e.id);
-		if (i > 0 && heap_.before(e, heap_.at((i - 1) / 4)))
+		if (i > 0 && heap_.less(e, heap_.at((i - 1) / 4)))
 			broken("heap entry %zu comes before its parent", i);
 	}
 
