@@ -1513,6 +1513,140 @@ static void test_watch_first_adds_on_fresh_dispatchers(void **state)
 }
 
 /*
+ * cleanup_dispatcher() and free_dispatcher() from the loop thread (inside a
+ * watch's callback) with live watches, while another thread adds watches
+ * back to back: every add that succeeded gets its free callback exactly
+ * once (inside the cleanup/free, or later from the loop), every other add
+ * is -EBUSY, and after a cleanup the dispatcher takes watches again. The
+ * free happens inside a callback, so the dispatcher's memory stays until
+ * the wait returns and the adder (stopped by its first -EBUSY) is joined.
+ */
+#define LIVE_ROUNDS 60
+
+static struct {
+	struct dispatcher *dsp;
+	pthread_t adder;
+	int wfd;
+	int free_mode;   /* free (else cleanup) from the callback */
+	int stop;
+	int added, busy, other, last_rc;
+	int frees;
+	int fires;       /* of the killer timeout */
+	int done;        /* the killer did its cleanup/free */
+	int counted;     /* live_count_timeout() calls */
+} live;
+
+static void live_count_timeout(int timer, void *opaque)
+{
+	(void)timer;
+	(void)opaque;
+	live.counted++;
+}
+
+static void live_nop_timeout(int timer, void *opaque)
+{
+	(void)timer;
+	(void)opaque;
+}
+
+static void live_nop_handle(int watch, int fd, int events, void *opaque)
+{
+	(void)watch;
+	(void)fd;
+	(void)events;
+	(void)opaque;
+}
+
+static void live_free(void *opaque)
+{
+	(void)opaque;
+	__atomic_add_fetch(&live.frees, 1, __ATOMIC_SEQ_CST);
+}
+
+static void *live_adder(void *arg)
+{
+	(void)arg;
+	for (int i = 0; !__atomic_load_n(&live.stop, __ATOMIC_SEQ_CST); i++) {
+		int rc = i & 1 ? vent_add_handle(live.dsp, live.wfd, VENT_HANDLE_WRITABLE,
+						 live_nop_handle, NULL, live_free)
+			       : vent_add_timeout(live.dsp, i % 3 ? 60000 : 0, live_nop_timeout,
+						  NULL, live_free);
+		if (rc > 0) {
+			__atomic_add_fetch(&live.added, 1, __ATOMIC_SEQ_CST);
+			continue;
+		}
+		if (rc == -EBUSY)
+			__atomic_add_fetch(&live.busy, 1, __ATOMIC_SEQ_CST);
+		else
+			__atomic_add_fetch(&live.other, 1, __ATOMIC_SEQ_CST);
+		live.last_rc = rc;
+		/* After a free, closing stays set: stop, never touch it again. */
+		if (live.free_mode)
+			break;
+	}
+	return NULL;
+}
+
+static void live_killer(int timer, void *opaque)
+{
+	(void)timer;
+	(void)opaque;
+	if (live.done || ++live.fires < 3)
+		return;
+	live.done = 1;
+	if (live.free_mode) {
+		free_dispatcher(live.dsp);
+		assert_int_equal(pthread_join(live.adder, NULL), 0);
+	} else {
+		assert_int_equal(cleanup_dispatcher(live.dsp), 0);
+	}
+}
+
+static void test_watch_cleanup_free_with_live_watches_and_adder(void **state)
+{
+	int p[2];
+
+	(void)state;
+	assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+	for (int round = 0; round < LIVE_ROUNDS; round++) {
+		memset(&live, 0, sizeof(live));
+		live.wfd = p[1];
+		live.free_mode = round & 1;
+		live.dsp = new_dispatcher(CLOCK_MONOTONIC);
+		assert_non_null(live.dsp);
+		/* Live watches of the loop thread, one of them the killer. */
+		assert_true(vent_add_timeout(live.dsp, 0, live_killer, NULL, live_free) > 0);
+		assert_true(vent_add_handle(live.dsp, live.wfd, VENT_HANDLE_WRITABLE,
+					    live_nop_handle, NULL, live_free) > 0);
+		assert_true(vent_add_timeout(live.dsp, 60000, live_nop_timeout, NULL, live_free) >
+			    0);
+		assert_int_equal(pthread_create(&live.adder, NULL, live_adder, NULL), 0);
+		while (!live.done)
+			assert_true(vent_wait(live.dsp, 100, NULL) >= 0);
+		if (live.free_mode) {
+			/* live.dsp is gone: the wait deleted it. */
+			assert_int_equal(live.last_rc, -EBUSY);
+		} else {
+			/* Cleaned: the dispatcher takes watches again. */
+			int t = vent_add_timeout(live.dsp, 0, live_count_timeout, NULL, live_free);
+			assert_true(t > 0);
+			for (int i = 0; i < 100 && !live.counted; i++)
+				assert_true(vent_wait(live.dsp, 100, NULL) >= 0);
+			assert_true(live.counted > 0);
+			assert_int_equal(vent_remove_timeout(live.dsp, t), 0);
+			__atomic_store_n(&live.stop, 1, __ATOMIC_SEQ_CST);
+			assert_int_equal(pthread_join(live.adder, NULL), 0);
+			free_dispatcher(live.dsp);
+			live.added++; /* t */
+		}
+		assert_int_equal(live.other, 0);
+		assert_int_equal(live.frees, live.added + 3);
+	}
+	close(p[0]);
+	close(p[1]);
+}
+
+/*
  * fork() while other threads are inside watch.h calls: the child must
  * never inherit a lock held by a thread that does not exist there. Each
  * child checks -ECHILD on the inherited dispatchers, frees them, and uses a
@@ -1734,6 +1868,7 @@ int main(int argc, char **argv)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_watch_fork_while_churning, setup, teardown),
 		CASE(test_watch_first_adds_on_fresh_dispatchers),
+		CASE(test_watch_cleanup_free_with_live_watches_and_adder),
 	};
 	const char *group = argc > 1 ? argv[1] : "";
 	int rc = 0;

@@ -296,6 +296,9 @@ void WatchAdapter::queue_locked(const std::shared_ptr<CoreObj> &obj) noexcept
 	kick_locked();
 }
 
+// Queues @w's free callback for the loop thread. Detached (detach_locked()
+// buries every watch inside the dispatcher's cleanup or free, and takes the
+// graves itself): no post to a dispatcher that is closing.
 void WatchAdapter::bury_locked(const std::shared_ptr<Watch> &w) noexcept
 {
 	w->removed = true;
@@ -304,7 +307,8 @@ void WatchAdapter::bury_locked(const std::shared_ptr<Watch> &w) noexcept
 	else
 		grave_head_ = w;
 	grave_tail_ = w.get();
-	kick_locked();
+	if (!detached_)
+		kick_locked();
 }
 
 uint32_t WatchAdapter::union_mask(const FdEntry &e) noexcept
