@@ -21,6 +21,7 @@
 
 #include "core/add_check.hpp"
 #include "core/dispatcher.hpp"
+#include "base/fork_locked.hpp"
 #include "base/unique_fd.hpp"
 #include "base/wakeup.hpp"
 
@@ -51,7 +52,7 @@ struct SignalSource {
 /*
  * The registry of live signal sources, process-wide. Small (one entry per
  * signal source, and a process has at most a few), so a vector and linear
- * scans beat any map. The mutex is taken around fork() (pthread_atfork) so
+ * scans beat any map. The mutex is taken around fork() (ForkLocked) so
  * that a child, whose free_dispatcher() runs the sources' cleanups, never
  * inherits it locked.
  *
@@ -61,28 +62,13 @@ struct SignalSource {
  * sources. So whether a signal must stay blocked is a question about all
  * the live sources of the process, whichever thread made them.
  */
-class SignalRegistry {
+// Never destroyed (a source may be released from a static destructor or a
+// thread still running at exit), and allocated without the heap:
+// instance() is reached from noexcept functions (vent_signal_read(),
+// vent_signal_release(), the add check) that may run before any signal
+// source exists (base/fork_locked.hpp).
+class SignalRegistry : public detail::ForkLocked<SignalRegistry> {
 public:
-	SignalRegistry()
-	{
-		pthread_atfork([] { instance().mu_.lock(); }, [] { instance().mu_.unlock(); },
-			       [] { instance().mu_.unlock(); });
-	}
-
-	// Never destroyed: a source may be released from a static destructor
-	// or a thread still running at exit. Constructed in static storage,
-	// not on the heap: instance() is reached from noexcept functions
-	// (vent_signal_read(), vent_signal_release(), the add check) that may
-	// run before any signal source exists, and a bad_alloc there would
-	// terminate the process. Nothing in the constructor allocates.
-	static SignalRegistry &instance() noexcept
-	{
-		alignas(SignalRegistry) static unsigned char storage[sizeof(SignalRegistry)];
-		static SignalRegistry *reg = ::new (storage) SignalRegistry;
-		return *reg;
-	}
-
-	std::mutex mu_;
 	std::vector<SignalSource> sources_;
 	// Read without the lock by the add check, so that programs with no
 	// signal source pay nothing on event_add().

@@ -7,11 +7,12 @@
 #include <climits>
 #include <system_error>
 
-#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "base/fork_locked.hpp"
 
 namespace vent {
 
@@ -30,42 +31,29 @@ namespace {
 
 /*
  * Which dispatcher has which adapter. The dispatcher's public API has no
- * slot for user data, so the association lives here. Allocated once and
- * never destroyed: a process that exits while a loop thread still runs
- * must not find the map gone under it.
+ * slot for user data, so the association lives here, in a registry that
+ * is never destroyed (a process that exits while a loop thread still runs
+ * must not find the map gone under it).
  *
- * Fork: the mutex is taken around fork() (pthread_atfork), so a child
- * never inherits it locked or the map half changed, and can attach
+ * Fork: the mutex is taken around fork() (base/fork_locked.hpp), so a
+ * child never inherits it locked or the map half changed, and can attach
  * adapters to dispatchers of its own. An adapter's own mutex is never
  * taken in a child: every path checks for fork first (get(), on_cleanup()),
  * and the loop-thread paths cannot run there (the core refuses to wait on
  * an inherited dispatcher).
  */
-struct Registry {
-	Registry()
-	{
-		pthread_atfork([] { registry().mu.lock(); }, [] { registry().mu.unlock(); },
-			       [] { registry().mu.unlock(); });
-	}
-	std::mutex mu;
+struct Registry : detail::ForkLocked<Registry> {
 	std::unordered_map<struct dispatcher *, std::shared_ptr<WatchAdapter>> map;
 	// Adapters a forked child inherited for dispatchers it has freed since:
 	// their state may have been mid-change in another thread of the parent
 	// at fork(), so the child never touches (or destroys) them.
 	std::vector<std::shared_ptr<WatchAdapter>> inherited;
-
-	static Registry &registry()
-	{
-		static Registry *r = new Registry;
-		return *r;
-	}
 };
 
-Registry &registry()
+Registry &registry() noexcept
 {
-	return Registry::registry();
+	return Registry::instance();
 }
-
 
 uint32_t to_epoll(int events) noexcept
 {
@@ -153,7 +141,7 @@ std::shared_ptr<WatchAdapter> WatchAdapter::get(struct dispatcher *dsp, bool cre
 	if (int rc = dispatcher_get_clocksource(dsp); rc < 0)
 		throw std::system_error(-rc, std::generic_category());
 	Registry &r = registry();
-	std::lock_guard<std::mutex> g(r.mu);
+	std::lock_guard<std::mutex> g(r.mu_);
 	auto it = r.map.find(dsp);
 	if (it != r.map.end()) {
 		if (!it->second->forked())
@@ -188,7 +176,7 @@ std::shared_ptr<WatchAdapter> WatchAdapter::get(struct dispatcher *dsp, bool cre
 void WatchAdapter::unregister() noexcept
 {
 	Registry &r = registry();
-	std::lock_guard<std::mutex> g(r.mu);
+	std::lock_guard<std::mutex> g(r.mu_);
 	auto it = r.map.find(dsp_);
 	if (it != r.map.end() && it->second.get() == this)
 		r.map.erase(it);
@@ -204,7 +192,7 @@ void WatchAdapter::unregister() noexcept
 void WatchAdapter::abandon() noexcept
 {
 	Registry &r = registry();
-	std::lock_guard<std::mutex> g(r.mu);
+	std::lock_guard<std::mutex> g(r.mu_);
 	Lock l(mu_);
 	if (detached_ || !handles_.empty() || !timers_.empty() || ctl_->in_core)
 		return;
