@@ -7,13 +7,15 @@
  * sends "Hello, this is <pid>" (padded to --payload bytes), waits for the
  * echo, checks it and repeats: at once with --max-wait=0, else after a
  * random 1..max-wait ms. Server and clients are written exactly as a
- * minivent program would be: one struct event per connection, EPOLLIN and
- * EPOLLOUT switched with event_modify() and a per-step timeout (1 s to send,
- * 2 s to receive) re-armed with event_mod_timeout() on every step.
+ * minivent program would be: one watcher per connection, EPOLLIN and
+ * EPOLLOUT switched per step and a per-step timeout (1 s to send, 2 s to
+ * receive) re-armed on every step.
  *
- * --raw runs the same protocol on plain epoll without timeouts, making the
- * same read/write/epoll_ctl(MOD) calls: the limit that library overhead is
- * measured against.
+ * The event library is a driver (driver/driver.h: io_add, io_set, io_del,
+ * loop_run, loop_stop): vent by default, any other with --lib. --raw
+ * (--lib raw) runs the same protocol on plain epoll without timeouts,
+ * making the same read/write/epoll_ctl(MOD) calls: the limit that library
+ * overhead is measured against.
  *
  * All clients start at the same instant and stop after --runtime seconds by
  * themselves; the server stops when the last connection closed (or a guard
@@ -28,34 +30,34 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
-#include <sys/eventfd.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <vent/event.h>
-
 #include "bench-util.h"
+#include "driver/driver.h"
 
+#define BENCH_TOOL "echo-bench"
 #define MAX_CLIENTS 4096
 #define MAX_THREADS 64
 #define MAX_PAYLOAD (1 << 20)
-#define SEND_TMO_S 1
-#define RECV_TMO_S 2
+#define SEND_TMO_NS 1000000000LL
+#define RECV_TMO_NS 2000000000LL
 /* The server gives up this long after the clients should have stopped. */
-#define GUARD_S 10
+#define GUARD_NS 10000000000LL
 
-static const char *prog = "echo-bench";
+static const char *prog = BENCH_TOOL;
 
 enum { LOG_QUIET, LOG_NORMAL, LOG_VERBOSE, LOG_DEBUG };
 
@@ -67,8 +69,8 @@ static struct {
 	long threads;
 	int verbosity;
 	bool tcp;
-	bool raw;
 	bool json;
+	const char *lib;
 } cfg = {
 	.clients = 1,
 	.runtime_s = 10,
@@ -76,7 +78,10 @@ static struct {
 	.payload = 0,
 	.threads = 1,
 	.verbosity = LOG_NORMAL,
+	.lib = "vent",
 };
+
+static const struct bench_driver *drv;
 
 #define msg(level, ...)                                                  \
 	do {                                                             \
@@ -98,6 +103,12 @@ static char abstract_name[64];
 static struct sockaddr_storage srv_addr;
 static socklen_t srv_addr_len;
 static int64_t t_start, t_end; /* CLOCK_MONOTONIC ns, common to all processes */
+
+/* A driver's error: a negative errno, or -1 from the libraries without one. */
+static const char *drv_strerror(int rc)
+{
+	return rc < -1 ? strerror(-rc) : "failed";
+}
 
 static int set_nonblock_cloexec(int fd)
 {
@@ -132,7 +143,8 @@ static void sleep_until(int64_t ns)
  */
 
 struct client {
-	struct event e; /* first: the vent flavour uses container_of-free casts */
+	struct bench_io io; /* first */
+	struct bench_loop *loop;
 	struct client_stats *st;
 	size_t len;  /* message length */
 	size_t done; /* bytes written or read in the current step */
@@ -146,7 +158,6 @@ static char *client_rbuf(struct client *c)
 {
 	return c->msg + c->len;
 }
-
 /* Returns 1 when the whole message is out, 0 when more is to write, -1 on error. */
 static int client_write(struct client *c, int fd)
 {
@@ -205,204 +216,101 @@ static long client_delay_ms(struct client *c)
 	return (long)(bench_rand(&c->seed) % (uint64_t)cfg.max_wait_ms) + 1;
 }
 
-static const struct timespec send_tmo = {SEND_TMO_S, 0};
-static const struct timespec recv_tmo = {RECV_TMO_S, 0};
+static void client_fail(struct client *c)
+{
+	c->st->failed = 1;
+	drv->loop_stop(c->loop);
+	drv->io_set(&c->io, 0, -1);
+}
 
 /* The minivent way: one callback, EPOLLIN/EPOLLOUT switched per step. */
-static int vent_client_cb(struct event *evt, uint32_t events)
+static void client_cb(struct bench_io *io, uint32_t revents)
 {
-	struct client *c = (struct client *)evt;
-	struct timespec tmo;
+	struct client *c = (struct client *)io;
+	uint32_t want = io->events;
+	int64_t tmo;
 	int rc;
 
-	if (evt->reason == REASON_TIMEOUT && evt->ep.events) {
+	if (revents == 0 && io->events) {
 		msg(LOG_NORMAL, "%s: client %d: timeout\n", prog, (int)c->st->pid);
 		c->st->timeouts++;
 		c->st->failed = 1;
-		vent_loop_stop(evt->dsp);
-		return EVENTCB_CONTINUE;
+		drv->loop_stop(c->loop);
+		return;
 	}
-	if (events & (EPOLLHUP | EPOLLERR)) {
+	if (revents & (EPOLLHUP | EPOLLERR)) {
 		msg(LOG_NORMAL, "%s: client %d: server hung up\n", prog, (int)c->st->pid);
-		c->st->failed = 1;
-		vent_loop_stop(evt->dsp);
-		evt->ep.events = 0;
-		event_modify(evt);
-		return EVENTCB_CONTINUE;
+		client_fail(c);
+		return;
 	}
-	if (evt->reason == REASON_TIMEOUT) {
+	if (revents == 0) {
 		/* The random delay is over: send the next request. */
-		evt->ep.events = EPOLLOUT;
-		tmo = send_tmo;
-	} else if (events & EPOLLOUT) {
-		rc = client_write(c, evt->fd);
-		if (rc < 0)
-			goto fail;
+		want = EPOLLOUT;
+		tmo = SEND_TMO_NS;
+	} else if (revents & EPOLLOUT) {
+		rc = client_write(c, io->fd);
+		if (rc < 0) {
+			client_fail(c);
+			return;
+		}
 		if (rc > 0) {
-			evt->ep.events = EPOLLIN;
-			tmo = recv_tmo;
+			want = EPOLLIN;
+			tmo = RECV_TMO_NS;
 		} else {
-			tmo = send_tmo;
+			tmo = SEND_TMO_NS;
 		}
 	} else {
-		rc = client_read(c, evt->fd);
-		if (rc < 0)
-			goto fail;
+		rc = client_read(c, io->fd);
+		if (rc < 0) {
+			client_fail(c);
+			return;
+		}
 		if (rc == 0) {
-			tmo = recv_tmo;
+			tmo = RECV_TMO_NS;
 		} else if (c->stop) {
-			vent_loop_stop(evt->dsp);
-			evt->ep.events = 0;
-			tmo = (struct timespec){0, 0};
+			drv->loop_stop(c->loop);
+			want = 0;
+			tmo = -1;
 		} else if (cfg.max_wait_ms == 0) {
-			evt->ep.events = EPOLLOUT;
-			tmo = send_tmo;
+			want = EPOLLOUT;
+			tmo = SEND_TMO_NS;
 		} else {
-			evt->ep.events = 0;
-			long ms = client_delay_ms(c);
-			tmo = (struct timespec){ms / 1000, ms % 1000 * 1000000};
+			want = 0;
+			tmo = client_delay_ms(c) * 1000000LL;
 		}
 	}
-	if ((rc = event_modify(evt)) < 0) {
-		msg(LOG_NORMAL, "%s: event_modify: %s\n", prog, strerror(-rc));
-		goto fail;
+	if ((rc = drv->io_set(io, want, tmo)) < 0) {
+		msg(LOG_NORMAL, "%s: %s: io_set: %s\n", prog, drv->name, drv_strerror(rc));
+		client_fail(c);
 	}
-	if ((rc = event_mod_timeout(evt, &tmo)) < 0) {
-		msg(LOG_NORMAL, "%s: event_mod_timeout: %s\n", prog, strerror(-rc));
-		goto fail;
-	}
-	return EVENTCB_CONTINUE;
-fail:
-	c->st->failed = 1;
-	vent_loop_stop(evt->dsp);
-	evt->ep.events = 0;
-	event_modify(evt);
-	return EVENTCB_CONTINUE;
 }
 
-/* A guard against a client that hangs: stop at t_end + GUARD_S. */
-static int vent_client_guard_cb(struct event *evt, uint32_t events)
+static int run_client(struct client *c, int fd)
 {
-	(void)events;
-	vent_loop_stop(evt->dsp);
-	return EVENTCB_REMOVE;
-}
-
-static int run_vent_client(struct client *c, int fd)
-{
-	struct dispatcher *dsp = new_dispatcher(CLOCK_MONOTONIC);
-	struct event guard = TIMER_EVENT_ON_STACK(vent_client_guard_cb, 0);
 	int rc;
 
-	if (!dsp) {
-		err("%s: new_dispatcher: %s\n", prog, strerror(errno));
+	c->loop = drv->loop_new();
+	if (!c->loop) {
+		err("%s: %s: loop_new: %s\n", prog, drv->name, strerror(errno));
 		return 1;
 	}
-	guard.flags = TMO_ABS;
-	guard.tmo.tv_sec = (t_end / 1000000000) + GUARD_S;
-	guard.tmo.tv_nsec = t_end % 1000000000;
-	guard.cleanup = NULL;
-	c->e = EVENT_W_TMO_ON_STACK(vent_client_cb, fd, EPOLLOUT,
-						  SEND_TMO_S * 1000000L);
-	c->e.cleanup = NULL;
-	if ((rc = event_add(dsp, &guard)) < 0 || (rc = event_add(dsp, &c->e)) < 0) {
-		err("%s: event_add: %s\n", prog, strerror(-rc));
-		free_dispatcher(dsp);
+	c->io.fd = fd;
+	c->io.cb = client_cb;
+	if ((rc = drv->io_add(c->loop, &c->io, EPOLLOUT, SEND_TMO_NS)) < 0) {
+		err("%s: %s: io_add: %s\n", prog, drv->name, drv_strerror(rc));
+		drv->loop_free(c->loop);
 		return 1;
 	}
-	rc = event_loop(dsp, NULL, NULL);
-	if (rc < 0) {
-		err("%s: event_loop: %s\n", prog, strerror(-rc));
+	/* A guard against a client that hangs: stop at t_end + GUARD_NS. */
+	rc = drv->loop_run(c->loop, t_end + GUARD_NS);
+	if (rc < 0)
+		err("%s: %s: loop_run: %s\n", prog, drv->name, drv_strerror(rc));
+	if (rc != 0)
 		c->st->failed = 1;
-	}
-	free_dispatcher(dsp);
+	drv->io_del(&c->io);
+	drv->loop_free(c->loop);
 	return c->st->failed;
 }
-
-/* The same protocol on plain epoll: no timeouts, same syscalls per step. */
-static int run_raw_client(struct client *c, int fd)
-{
-	int ep = epoll_create1(EPOLL_CLOEXEC);
-	int tfd = -1;
-	struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = 0};
-
-	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		err("%s: epoll: %s\n", prog, strerror(errno));
-		return 1;
-	}
-	if (cfg.max_wait_ms > 0) {
-		/* Only the random delay needs a timer. */
-		tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-		ev.events = EPOLLIN;
-		ev.data.u64 = 1;
-		if (tfd < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev) < 0) {
-			err("%s: timerfd: %s\n", prog, strerror(errno));
-			return 1;
-		}
-	}
-	uint32_t mask = EPOLLOUT;
-	int timeout_ms = (int)((t_end - bench_now_ns()) / 1000000) + GUARD_S * 1000;
-	while (!c->stop && !c->st->failed) {
-		struct epoll_event evs[2];
-		int n = epoll_wait(ep, evs, 2, timeout_ms);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			c->st->failed = 1;
-			break;
-		}
-		for (int i = 0; i < n; i++) {
-			uint32_t want = mask;
-			int rc;
-			if (evs[i].data.u64 == 1) {
-				uint64_t x;
-				if (read(tfd, &x, sizeof(x)) < 0)
-					continue;
-				want = EPOLLOUT;
-			} else if (evs[i].events & (EPOLLHUP | EPOLLERR)) {
-				c->st->failed = 1;
-				break;
-			} else if (evs[i].events & EPOLLOUT) {
-				rc = client_write(c, fd);
-				if (rc < 0) {
-					c->st->failed = 1;
-					break;
-				}
-				if (rc > 0)
-					want = EPOLLIN;
-			} else {
-				rc = client_read(c, fd);
-				if (rc < 0) {
-					c->st->failed = 1;
-					break;
-				}
-				if (rc > 0 && !c->stop) {
-					if (cfg.max_wait_ms == 0) {
-						want = EPOLLOUT;
-					} else {
-						long ms = client_delay_ms(c);
-						struct itimerspec its = {
-							.it_value = {ms / 1000, ms % 1000 * 1000000}};
-						timerfd_settime(tfd, 0, &its, NULL);
-						want = 0;
-					}
-				}
-			}
-			if (want != mask) {
-				ev.events = want;
-				ev.data.u64 = 0;
-				epoll_ctl(ep, mask == 0 ? EPOLL_CTL_ADD :
-					      want == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD, fd, &ev);
-				mask = want;
-			}
-		}
-	}
-	if (tfd >= 0)
-		close(tfd);
-	close(ep);
-	return c->st->failed;
-}
-
 static int client_main(int num)
 {
 	struct client_stats *st = &stats[num];
@@ -437,7 +345,7 @@ static int client_main(int num)
 	}
 	msg(LOG_VERBOSE, "client %d running with pid %ld\n", num, (long)st->pid);
 	sleep_until(t_start);
-	rc = cfg.raw ? run_raw_client(c, fd) : run_vent_client(c, fd);
+	rc = run_client(c, fd);
 	close(fd);
 	msg(LOG_VERBOSE, "client %d stopped: %" PRIu64 " requests, max rtt %.1f us\n", num,
 	    st->rtt.count, st->rtt.max / 1e3);
@@ -452,7 +360,7 @@ static int client_main(int num)
 struct server;
 
 struct conn {
-	struct event e; /* first */
+	struct bench_io io; /* first */
 	struct server *srv;
 	size_t len;
 	size_t done;
@@ -461,8 +369,9 @@ struct conn {
 
 struct server {
 	int listen_fd;
-	struct dispatcher *dsp; /* vent flavour */
-	int ep, stopfd;         /* raw flavour */
+	int stop_fd; /* eventfd: stop_all_servers() from any thread */
+	struct bench_loop *loop;
+	struct bench_io listener, stopper;
 	pthread_t thread;
 	uint64_t requests;
 	int error;
@@ -476,13 +385,9 @@ static size_t msg_len; /* server side: 0 = variable (default message) */
 static void stop_all_servers(void)
 {
 	for (long i = 0; i < cfg.threads; i++) {
-		if (cfg.raw) {
-			uint64_t one = 1;
-			ssize_t r = write(servers[i].stopfd, &one, sizeof(one));
-			(void)r;
-		} else {
-			vent_loop_stop(servers[i].dsp);
-		}
+		uint64_t one = 1;
+		ssize_t r = write(servers[i].stop_fd, &one, sizeof(one));
+		(void)r;
 	}
 }
 
@@ -502,7 +407,7 @@ static void conn_closed(void)
  */
 static int conn_read(struct conn *c)
 {
-	ssize_t n = read(c->e.fd, c->buf + c->done, c->len - c->done);
+	ssize_t n = read(c->io.fd, c->buf + c->done, c->len - c->done);
 	if (n <= 0)
 		return n < 0 && errno == EAGAIN ? 0 : -1;
 	c->done += (size_t)n;
@@ -514,7 +419,7 @@ static int conn_read(struct conn *c)
 /* Server write step: 1 when the echo is out, 0 for more, -1 on error. */
 static int conn_write(struct conn *c, size_t *off)
 {
-	ssize_t n = write(c->e.fd, c->buf + *off, c->done - *off);
+	ssize_t n = write(c->io.fd, c->buf + *off, c->done - *off);
 	if (n < 0)
 		return errno == EAGAIN ? 0 : -1;
 	*off += (size_t)n;
@@ -530,61 +435,64 @@ static size_t *conn_woff(struct conn *c)
 	return (size_t *)(void *)(c->buf + ((c->len + 7) & ~(size_t)7));
 }
 
-static void conn_cleanup(struct event *evt)
+static void conn_close(struct conn *c)
 {
-	struct conn *c = (struct conn *)evt;
-
-	close(evt->fd);
+	drv->io_del(&c->io);
+	close(c->io.fd);
 	conn_closed();
 	free(c);
 }
 
-static int vent_conn_cb(struct event *evt, uint32_t events)
+/* The receive timeout: the client may think for up to max-wait before it sends. */
+static int64_t conn_recv_tmo(void)
 {
-	struct conn *c = (struct conn *)evt;
-	const struct timespec *tmo;
+	return RECV_TMO_NS + cfg.max_wait_ms * 1000000LL;
+}
+
+static void conn_cb(struct bench_io *io, uint32_t revents)
+{
+	struct conn *c = (struct conn *)io;
+	uint32_t want = io->events;
+	int64_t tmo;
 	int rc;
 
-	if (evt->reason == REASON_TIMEOUT) {
+	if (revents == 0) {
 		msg(LOG_NORMAL, "%s: server: timeout on a connection\n", prog);
-		return EVENTCB_CLEANUP;
+		conn_close(c);
+		return;
 	}
-	if (events & EPOLLIN) {
+	if (revents & EPOLLIN) {
 		rc = conn_read(c);
-		if (rc < 0)
-			return EVENTCB_CLEANUP; /* the client is done */
+		if (rc < 0) {
+			conn_close(c); /* the client is done */
+			return;
+		}
 		if (rc > 0) {
 			*conn_woff(c) = 0;
-			evt->ep.events = EPOLLOUT;
-			tmo = &send_tmo;
+			want = EPOLLOUT;
+			tmo = SEND_TMO_NS;
 		} else {
-			tmo = &recv_tmo;
+			tmo = conn_recv_tmo();
 		}
-	} else if (events & EPOLLOUT) {
+	} else if (revents & EPOLLOUT) {
 		rc = conn_write(c, conn_woff(c));
-		if (rc < 0)
-			return EVENTCB_CLEANUP;
+		if (rc < 0) {
+			conn_close(c);
+			return;
+		}
 		if (rc > 0) {
 			c->done = 0;
-			evt->ep.events = EPOLLIN;
-			tmo = &recv_tmo;
+			want = EPOLLIN;
+			tmo = conn_recv_tmo();
 		} else {
-			tmo = &send_tmo;
+			tmo = SEND_TMO_NS;
 		}
 	} else {
-		return EVENTCB_CLEANUP; /* EPOLLHUP/EPOLLERR alone */
+		conn_close(c); /* EPOLLHUP/EPOLLERR alone */
+		return;
 	}
-	if (event_modify(evt) < 0)
-		return EVENTCB_CLEANUP;
-	if (cfg.max_wait_ms && tmo == &recv_tmo) {
-		/* The client may think for up to max-wait before it sends. */
-		struct timespec t = {RECV_TMO_S + cfg.max_wait_ms / 1000,
-				     cfg.max_wait_ms % 1000 * 1000000};
-		rc = event_mod_timeout(evt, &t);
-	} else {
-		rc = event_mod_timeout(evt, tmo);
-	}
-	return rc < 0 ? EVENTCB_CLEANUP : EVENTCB_CONTINUE;
+	if (drv->io_set(io, want, tmo) < 0)
+		conn_close(c);
 }
 
 static size_t conn_bufsize(void)
@@ -601,7 +509,8 @@ static struct conn *conn_new(struct server *srv, int fd)
 		return NULL;
 	c->srv = srv;
 	c->len = len;
-	c->e.fd = fd;
+	c->io.fd = fd;
+	c->io.cb = conn_cb;
 	return c;
 }
 
@@ -616,168 +525,74 @@ static int accept_one(struct server *srv)
 	return fd;
 }
 
-struct listener {
-	struct event e;
-	struct server *srv;
-};
-
-static int vent_listen_cb(struct event *evt, uint32_t events)
+static void listen_cb(struct bench_io *io, uint32_t revents)
 {
-	struct listener *l = (struct listener *)evt;
+	struct server *srv = (struct server *)(void *)((char *)io - offsetof(struct server, listener));
 	int fd, rc;
 
-	(void)events;
-	if (evt->reason == REASON_TIMEOUT) {
-		err("%s: server: guard timeout: clients did not finish, killing them\n", prog);
-		for (long i = 0; i < cfg.clients; i++)
-			if (stats[i].pid > 0)
-				kill(stats[i].pid, SIGKILL);
-		l->srv->error = 1;
-		stop_all_servers();
-		return EVENTCB_CONTINUE;
-	}
-	while ((fd = accept_one(l->srv)) > 0) {
-		struct conn *c = conn_new(l->srv, fd);
+	(void)revents;
+	while ((fd = accept_one(srv)) > 0) {
+		struct conn *c = conn_new(srv, fd);
 		if (!c) {
 			close(fd);
 			conn_closed();
 			continue;
 		}
-		c->e = EVENT_W_TMO_ON_HEAP(vent_conn_cb, fd, EPOLLIN,
-							 (RECV_TMO_S * 1000L + 1000L +
-							  (t_start - bench_now_ns()) / 1000000) *
-								 1000L);
-		c->e.cleanup = conn_cleanup;
-		if ((rc = event_add(evt->dsp, &c->e)) < 0) {
-			err("%s: event_add: %s\n", prog, strerror(-rc));
-			conn_cleanup(&c->e);
+		/* The first request comes at t_start: until then, plus the usual. */
+		int64_t tmo = RECV_TMO_NS + 1000000000LL + (t_start - bench_now_ns());
+		if ((rc = drv->io_add(srv->loop, &c->io, EPOLLIN, tmo)) < 0) {
+			err("%s: %s: io_add: %s\n", prog, drv->name, drv_strerror(rc));
+			close(fd);
+			conn_closed();
+			free(c);
 		}
 	}
-	return EVENTCB_CONTINUE;
 }
 
-static void *vent_server_thread(void *arg)
+static void stop_cb(struct bench_io *io, uint32_t revents)
+{
+	struct server *srv = (struct server *)(void *)((char *)io - offsetof(struct server, stopper));
+	uint64_t x;
+	ssize_t r = read(io->fd, &x, sizeof(x));
+
+	(void)r;
+	(void)revents;
+	drv->loop_stop(srv->loop);
+}
+
+static void kill_clients(void)
+{
+	for (long i = 0; i < cfg.clients; i++)
+		if (stats[i].pid > 0)
+			kill(stats[i].pid, SIGKILL);
+}
+
+static void *server_thread(void *arg)
 {
 	struct server *srv = arg;
-	struct listener l = {.srv = srv};
 	int rc;
 
-	l.e = EVENT_ON_STACK(vent_listen_cb, srv->listen_fd, EPOLLIN);
-	l.e.cleanup = NULL;
-	/* Guard: absolute, t_end + GUARD_S. */
-	l.e.flags = TMO_ABS;
-	l.e.tmo.tv_sec = t_end / 1000000000 + GUARD_S;
-	l.e.tmo.tv_nsec = t_end % 1000000000;
-	if ((rc = event_add(srv->dsp, &l.e)) < 0) {
-		err("%s: event_add: %s\n", prog, strerror(-rc));
+	srv->listener = (struct bench_io){.fd = srv->listen_fd, .cb = listen_cb};
+	srv->stopper = (struct bench_io){.fd = srv->stop_fd, .cb = stop_cb};
+	if ((rc = drv->io_add(srv->loop, &srv->listener, EPOLLIN, -1)) < 0 ||
+	    (rc = drv->io_add(srv->loop, &srv->stopper, EPOLLIN, -1)) < 0) {
+		err("%s: %s: io_add: %s\n", prog, drv->name, drv_strerror(rc));
 		srv->error = 1;
 		return NULL;
 	}
-	rc = event_loop(srv->dsp, NULL, NULL);
+	/* Guard: absolute, t_end + GUARD_NS. */
+	rc = drv->loop_run(srv->loop, t_end + GUARD_NS);
 	if (rc < 0) {
-		err("%s: event_loop: %s\n", prog, strerror(-rc));
+		err("%s: %s: loop_run: %s\n", prog, drv->name, drv_strerror(rc));
 		srv->error = 1;
-	}
-	event_remove(&l.e);
-	return NULL;
-}
-
-/* Raw flavour: ids in epoll_data: 0 = listener, 1 = stop, 2 = guard, else conn. */
-static void *raw_server_thread(void *arg)
-{
-	struct server *srv = arg;
-	struct epoll_event ev, evs[64];
-	int gfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	struct itimerspec its = {.it_value = {t_end / 1000000000 + GUARD_S,
-					      t_end % 1000000000}};
-	bool running = true;
-
-	if (gfd < 0 || timerfd_settime(gfd, TFD_TIMER_ABSTIME, &its, NULL) < 0) {
-		err("%s: timerfd: %s\n", prog, strerror(errno));
+	} else if (rc > 0) {
+		err("%s: server: guard timeout: clients did not finish, killing them\n", prog);
+		kill_clients();
 		srv->error = 1;
-		return NULL;
+		stop_all_servers();
 	}
-	ev.events = EPOLLIN;
-	ev.data.u64 = 0;
-	epoll_ctl(srv->ep, EPOLL_CTL_ADD, srv->listen_fd, &ev);
-	ev.data.u64 = 1;
-	epoll_ctl(srv->ep, EPOLL_CTL_ADD, srv->stopfd, &ev);
-	ev.data.u64 = 2;
-	epoll_ctl(srv->ep, EPOLL_CTL_ADD, gfd, &ev);
-
-	while (running) {
-		int n = epoll_wait(srv->ep, evs, 64, -1);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			err("%s: epoll_wait: %s\n", prog, strerror(errno));
-			srv->error = 1;
-			break;
-		}
-		for (int i = 0; i < n; i++) {
-			uint64_t id = evs[i].data.u64;
-			if (id == 1) {
-				running = false;
-			} else if (id == 2) {
-				err("%s: server: guard timeout: clients did not finish, killing "
-				    "them\n", prog);
-				for (long k = 0; k < cfg.clients; k++)
-					if (stats[k].pid > 0)
-						kill(stats[k].pid, SIGKILL);
-				srv->error = 1;
-				stop_all_servers();
-				running = false;
-			} else if (id == 0) {
-				int fd;
-				while ((fd = accept_one(srv)) > 0) {
-					struct conn *c = conn_new(srv, fd);
-					if (!c) {
-						close(fd);
-						conn_closed();
-						continue;
-					}
-					c->e.ep.events = EPOLLIN;
-					ev.events = EPOLLIN;
-					ev.data.ptr = c;
-					epoll_ctl(srv->ep, EPOLL_CTL_ADD, fd, &ev);
-				}
-			} else {
-				struct conn *c = evs[i].data.ptr;
-				uint32_t got = evs[i].events;
-				int rc;
-				uint32_t want = c->e.ep.events;
-				if (got & EPOLLIN) {
-					rc = conn_read(c);
-					if (rc > 0) {
-						*conn_woff(c) = 0;
-						want = EPOLLOUT;
-					}
-				} else if (got & EPOLLOUT) {
-					rc = conn_write(c, conn_woff(c));
-					if (rc > 0) {
-						c->done = 0;
-						want = EPOLLIN;
-					}
-				} else {
-					rc = -1;
-				}
-				if (rc < 0) {
-					epoll_ctl(srv->ep, EPOLL_CTL_DEL, c->e.fd, NULL);
-					close(c->e.fd);
-					conn_closed();
-					free(c);
-					continue;
-				}
-				if (want != c->e.ep.events) {
-					c->e.ep.events = want;
-					ev.events = want;
-					ev.data.ptr = c;
-					epoll_ctl(srv->ep, EPOLL_CTL_MOD, c->e.fd, &ev);
-				}
-			}
-		}
-	}
-	close(gfd);
+	drv->io_del(&srv->listener);
+	drv->io_del(&srv->stopper);
 	return NULL;
 }
 
@@ -844,7 +659,10 @@ static void usage(FILE *f)
 		"      --tcp               TCP over 127.0.0.1 instead of an abstract unix socket\n"
 		"      --payload BYTES     message size (default: \"Hello, this is <pid>\" + NUL)\n"
 		"      --server-threads K  with --tcp: K dispatchers on K threads, SO_REUSEPORT\n"
-		"      --raw               plain epoll without timeouts (the library-free limit)\n"
+		"      --raw               plain epoll without timeouts (the library-free limit;\n"
+		"                          the same as --lib raw)\n"
+		"  -l, --lib NAME          event library driver (default vent; --list shows them)\n"
+		"      --list              list the drivers built in\n"
 		"      --json              print one JSON object instead of the text summary\n"
 		"  -q, --quiet             print only the result (and errors)\n"
 		"  -v, --verbose           per-client messages\n"
@@ -855,7 +673,7 @@ static void usage(FILE *f)
 
 static int parse_opts(int argc, char *argv[])
 {
-	enum { OPT_TCP = 256, OPT_PAYLOAD, OPT_THREADS, OPT_RAW, OPT_JSON };
+	enum { OPT_TCP = 256, OPT_PAYLOAD, OPT_THREADS, OPT_RAW, OPT_JSON, OPT_LIST };
 	static const struct option longopts[] = {
 		{"num-clients", required_argument, NULL, 'n'},
 		{"runtime", required_argument, NULL, 't'},
@@ -869,11 +687,13 @@ static int parse_opts(int argc, char *argv[])
 		{"server-threads", required_argument, NULL, OPT_THREADS},
 		{"raw", no_argument, NULL, OPT_RAW},
 		{"json", no_argument, NULL, OPT_JSON},
+		{"lib", required_argument, NULL, 'l'},
+		{"list", no_argument, NULL, OPT_LIST},
 		{NULL, 0, NULL, 0},
 	};
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "n:t:w:qvdh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "n:t:w:l:qvdh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'n':
 			if (bench_parse_long(prog, "--num-clients", optarg, 1, MAX_CLIENTS,
@@ -915,8 +735,14 @@ static int parse_opts(int argc, char *argv[])
 				return -1;
 			break;
 		case OPT_RAW:
-			cfg.raw = true;
+			cfg.lib = "raw";
 			break;
+		case 'l':
+			cfg.lib = optarg;
+			break;
+		case OPT_LIST:
+			bench_list_drivers();
+			exit(0);
 		case OPT_JSON:
 			cfg.json = true;
 			break;
@@ -933,7 +759,13 @@ static int parse_opts(int argc, char *argv[])
 		fprintf(stderr, "%s: --server-threads > 1 needs --tcp (SO_REUSEPORT)\n", prog);
 		return -1;
 	}
-	return 0;
+	drv = bench_pick_driver(BENCH_TOOL, cfg.lib, argv);
+	if (drv && !drv->io_add) {
+		fprintf(stderr, "%s: --lib: invalid value '%s' (no echo-bench hooks)\n", prog,
+			cfg.lib);
+		return -1;
+	}
+	return drv ? 0 : -1;
 }
 
 int main(int argc, char *argv[])
@@ -990,29 +822,24 @@ int main(int argc, char *argv[])
 	double cpu0 = bench_cpu_s(RUSAGE_SELF);
 	for (long i = 0; i < cfg.threads; i++) {
 		struct server *srv = &servers[i];
-		if (cfg.raw) {
-			srv->ep = epoll_create1(EPOLL_CLOEXEC);
-			srv->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-			if (srv->ep < 0 || srv->stopfd < 0) {
-				err("%s: epoll/eventfd: %s\n", prog, strerror(errno));
-				return 1;
-			}
-		} else {
-			srv->dsp = new_dispatcher(CLOCK_MONOTONIC);
-			if (!srv->dsp) {
-				err("%s: new_dispatcher: %s\n", prog, strerror(errno));
-				return 1;
-			}
+		srv->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (srv->stop_fd < 0) {
+			err("%s: eventfd: %s\n", prog, strerror(errno));
+			return 1;
+		}
+		srv->loop = drv->loop_new();
+		if (!srv->loop) {
+			err("%s: %s: loop_new: %s\n", prog, drv->name, strerror(errno));
+			return 1;
 		}
 	}
-	void *(*fn)(void *) = cfg.raw ? raw_server_thread : vent_server_thread;
 	for (long i = 1; i < cfg.threads; i++) {
-		if ((rc = pthread_create(&servers[i].thread, NULL, fn, &servers[i])) != 0) {
+		if ((rc = pthread_create(&servers[i].thread, NULL, server_thread, &servers[i])) != 0) {
 			err("%s: pthread_create: %s\n", prog, strerror(rc));
 			return 1;
 		}
 	}
-	fn(&servers[0]);
+	server_thread(&servers[0]);
 	for (long i = 1; i < cfg.threads; i++)
 		pthread_join(servers[i].thread, NULL);
 	atomic_store(&servers_done, true);
@@ -1036,12 +863,8 @@ int main(int argc, char *argv[])
 	for (long i = 0; i < cfg.threads; i++) {
 		server_requests += servers[i].requests;
 		failed += servers[i].error;
-		if (cfg.raw) {
-			close(servers[i].ep);
-			close(servers[i].stopfd);
-		} else {
-			free_dispatcher(servers[i].dsp);
-		}
+		drv->loop_free(servers[i].loop);
+		close(servers[i].stop_fd);
 		close(servers[i].listen_fd);
 	}
 	static struct bench_hist all;
@@ -1051,7 +874,8 @@ int main(int argc, char *argv[])
 	double p50 = bench_hist_quantile(&all, 0.50) / 1e3;
 	double p99 = bench_hist_quantile(&all, 0.99) / 1e3;
 	double pmax = bench_hist_quantile(&all, 1.0) / 1e3;
-	const char *lib = cfg.raw ? "raw" : "vent";
+	const bool raw = strcmp(drv->name, "raw") == 0;
+	const char *lib = drv->name;
 	const char *transport = cfg.tcp ? "tcp" : "unix";
 
 	if (cfg.json) {
@@ -1070,7 +894,7 @@ int main(int argc, char *argv[])
 	} else {
 		printf("echo-bench: %s %s, %s socket, %ld client%s, %ld server thread%s, "
 		       "max-wait %ld ms, %ld s\n",
-		       lib, cfg.raw ? "epoll (no library)" : vent_version(), transport,
+		       lib, raw ? "epoll (no library)" : drv->version(), transport,
 		       cfg.clients, cfg.clients == 1 ? "" : "s", cfg.threads,
 		       cfg.threads == 1 ? "" : "s", cfg.max_wait_ms, cfg.runtime_s);
 		printf("  clients          %ld%s\n", cfg.clients,

@@ -213,15 +213,3 @@ int main(int argc, char *argv[])
 		       mod, cancel, all, bench_peak_rss_kib(), mem_per_timer);
 	return 0;
 }
-
-/* The drivers' ring hooks are not used here. */
-void ring_fire(struct ring_ctx *ctx, int idx)
-{
-	(void)ctx;
-	(void)idx;
-}
-
-int64_t ring_timeout_ns(void)
-{
-	return 0;
-}

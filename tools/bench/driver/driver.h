@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * driver.h - the tiny interface between the benchmark programs
- * (ring-bench, timer-bench) and one event library each (tools/bench/driver/<lib>.c).
+ * (echo-bench, ring-bench, timer-bench) and one event library each
+ * (tools/bench/driver/<lib>.c): adding a library to every benchmark means
+ * one driver file.
  *
  * A driver owns the loop and the watchers; the benchmark owns the fds and
- * the work done per event (ring_fire()), so every library runs exactly the
- * same user code and only the library calls differ.
+ * the work done per event (ring_fire(), echo-bench's callbacks), so every
+ * library runs exactly the same user code and only the library calls differ.
  */
 #ifndef VENT_BENCH_DRIVER_H
 #define VENT_BENCH_DRIVER_H
@@ -24,6 +26,28 @@ struct timer_ctx {
 	long n;    /* number of timers */
 	void *drv; /* driver state */
 };
+
+/*
+ * echo-bench: an fd watcher with a timeout, the way a minivent program
+ * watches a connection: the mask is switched between EPOLLIN, EPOLLOUT and
+ * 0 per step and the step's timeout re-armed with it. The benchmark embeds
+ * it in its own connection record and sets @fd and @cb before io_add().
+ */
+struct bench_io;
+/*
+ * @revents: the epoll mask that fired (EPOLLIN, EPOLLOUT, EPOLLHUP,
+ * EPOLLERR; libraries that do not report hang-ups report them as
+ * readable), or 0 when the timeout expired. May call io_set() or io_del()
+ * on @io (and free it after io_del()), and loop_stop().
+ */
+typedef void (*bench_io_fn)(struct bench_io *io, uint32_t revents);
+struct bench_io {
+	int fd;
+	uint32_t events; /* the mask in force (io_add() and io_set() set it) */
+	bench_io_fn cb;
+	void *drv;       /* driver state */
+};
+struct bench_loop; /* the driver's loop, one per thread */
 
 /*
  * Implemented by ring-bench.c: the callback work for ring element @idx.
@@ -54,6 +78,29 @@ struct bench_driver {
 	void (*timer_mod)(struct timer_ctx *ctx, long i, int64_t after_ns);
 	void (*timer_cancel)(struct timer_ctx *ctx, long i);
 	void (*timer_fini)(struct timer_ctx *ctx);
+
+	/*
+	 * echo-bench. Timeouts are relative, in ns; < 0 means none. The raw
+	 * driver arms a timeout only while the mask is 0 (the client's pause
+	 * between requests): the library-free limit has no per-step timeouts.
+	 */
+	struct bench_loop *(*loop_new)(void);
+	/*
+	 * Runs callbacks until loop_stop() (returns 0) or until CLOCK_MONOTONIC
+	 * reaches @deadline_ns (returns 1: the guard against a hung peer);
+	 * < 0 on error. Called once per loop.
+	 */
+	int (*loop_run)(struct bench_loop *loop, int64_t deadline_ns);
+	/* From a callback on the loop's thread. */
+	void (*loop_stop)(struct bench_loop *loop);
+	/* Frees the loop; the watchers still on it are dropped, not called. */
+	void (*loop_free)(struct bench_loop *loop);
+	int (*io_add)(struct bench_loop *loop, struct bench_io *io, uint32_t events,
+		      int64_t tmo_ns);
+	/* The new mask and the timeout of the next step; < 0 on error. */
+	int (*io_set)(struct bench_io *io, uint32_t events, int64_t tmo_ns);
+	/* Also from @io's own callback; @io may be freed once it returns. */
+	void (*io_del)(struct bench_io *io);
 };
 
 #ifdef HAVE_VENT

@@ -29,6 +29,21 @@ const struct bench_driver *const bench_drivers[] = {
 	NULL,
 };
 
+/*
+ * The ring hooks for the programs that do not run the ring (ring-bench
+ * defines its own, which take precedence).
+ */
+__attribute__((weak)) void ring_fire(struct ring_ctx *ctx, int idx)
+{
+	(void)ctx;
+	(void)idx;
+}
+
+__attribute__((weak)) int64_t ring_timeout_ns(void)
+{
+	return 0;
+}
+
 const struct bench_driver *bench_find_driver(const char *name)
 {
 	for (size_t i = 0; bench_drivers[i]; i++)

@@ -7,7 +7,13 @@
  * nothing else: relative timeouts are taken from a fresh clock read (no
  * timeout fires early), and the timerfd is re-armed only when the earliest
  * deadline moved earlier (moving a deadline later costs no syscall).
+ *
+ * For echo-bench it is the library-free limit: epoll_ctl() only when a mask
+ * changes, no per-step timeouts (a timerfd only for a pause with mask 0),
+ * the guard a timerfd in the epoll set.
  */
+#include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -264,6 +270,193 @@ static void raw_timer_fini(struct timer_ctx *ctx)
 	free(ctx->drv);
 }
 
+/* ------------------------------------------------------------------------ */
+
+struct raw_loop {
+	int ep;
+	bool stop;
+	bool dispatching;
+	struct raw_io *dead; /* io_del()'d during a batch: freed after it */
+};
+
+struct raw_io {
+	struct bench_io *io;
+	struct raw_loop *l;
+	uint32_t mask; /* registered with epoll; 0: not in the set */
+	int tfd;       /* the pause timer, created on first use */
+	bool armed;
+	bool dead;
+	struct raw_io *next_dead;
+};
+
+/* epoll_data: the raw_io, with bit 0 set for its timerfd; 0 for the guard. */
+#define RAW_TIMER_TAG 1u
+
+static struct bench_loop *raw_loop_new(void)
+{
+	struct raw_loop *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	l->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (l->ep < 0) {
+		free(l);
+		return NULL;
+	}
+	return (struct bench_loop *)l;
+}
+
+static void raw_bury(struct raw_loop *l)
+{
+	while (l->dead) {
+		struct raw_io *w = l->dead;
+		l->dead = w->next_dead;
+		free(w);
+	}
+}
+
+static int raw_loop_run(struct bench_loop *loop, int64_t deadline_ns)
+{
+	struct raw_loop *l = (struct raw_loop *)loop;
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0}, evs[BATCH];
+	struct itimerspec its = {.it_value = {deadline_ns / 1000000000, deadline_ns % 1000000000}};
+	int gfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	int fired = 0, rc = 0;
+
+	if (gfd < 0 || timerfd_settime(gfd, TFD_TIMER_ABSTIME, &its, NULL) < 0 ||
+	    epoll_ctl(l->ep, EPOLL_CTL_ADD, gfd, &ev) < 0) {
+		rc = -errno;
+		if (gfd >= 0)
+			close(gfd);
+		return rc;
+	}
+	l->stop = false;
+	while (!l->stop) {
+		int n = epoll_wait(l->ep, evs, BATCH, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			break;
+		}
+		l->dispatching = true;
+		for (int i = 0; i < n; i++) {
+			uint64_t d = evs[i].data.u64;
+			struct raw_io *w = (struct raw_io *)(uintptr_t)(d & ~(uint64_t)RAW_TIMER_TAG);
+			if (d == 0) {
+				fired = 1;
+				l->stop = true;
+			} else if (w->dead) {
+				continue;
+			} else if (d & RAW_TIMER_TAG) {
+				uint64_t x;
+				if (read(w->tfd, &x, sizeof(x)) < 0)
+					continue;
+				w->armed = false;
+				w->io->cb(w->io, 0);
+			} else {
+				w->io->cb(w->io, evs[i].events);
+			}
+		}
+		l->dispatching = false;
+		raw_bury(l);
+	}
+	close(gfd);
+	return rc < 0 ? rc : fired;
+}
+
+static void raw_loop_stop(struct bench_loop *loop)
+{
+	((struct raw_loop *)loop)->stop = true;
+}
+
+static void raw_loop_free(struct bench_loop *loop)
+{
+	struct raw_loop *l = (struct raw_loop *)loop;
+
+	close(l->ep);
+	free(l);
+}
+
+static int raw_pause(struct raw_io *w, int64_t tmo_ns)
+{
+	struct itimerspec its = {.it_value = {tmo_ns / 1000000000, tmo_ns % 1000000000}};
+
+	if (w->tfd < 0) {
+		struct epoll_event ev = {.events = EPOLLIN,
+					 .data.u64 = (uint64_t)(uintptr_t)w | RAW_TIMER_TAG};
+		w->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+		if (w->tfd < 0 || epoll_ctl(w->l->ep, EPOLL_CTL_ADD, w->tfd, &ev) < 0)
+			return -errno;
+	}
+	if (tmo_ns == 0)
+		its.it_value.tv_nsec = 1; /* 0 would disarm */
+	if (timerfd_settime(w->tfd, 0, &its, NULL) < 0)
+		return -errno;
+	w->armed = true;
+	return 0;
+}
+
+static int raw_io_set(struct bench_io *io, uint32_t events, int64_t tmo_ns)
+{
+	struct raw_io *w = io->drv;
+
+	io->events = events;
+	if (events != w->mask) {
+		struct epoll_event ev = {.events = events, .data.ptr = w};
+		int op = w->mask == 0 ? EPOLL_CTL_ADD : events == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+		if (epoll_ctl(w->l->ep, op, io->fd, &ev) < 0)
+			return -errno;
+		w->mask = events;
+	}
+	if (events == 0 && tmo_ns >= 0)
+		return raw_pause(w, tmo_ns);
+	if (w->armed) {
+		struct itimerspec off = {{0, 0}, {0, 0}};
+		timerfd_settime(w->tfd, 0, &off, NULL);
+		w->armed = false;
+	}
+	return 0;
+}
+
+static int raw_io_add(struct bench_loop *loop, struct bench_io *io, uint32_t events,
+		      int64_t tmo_ns)
+{
+	struct raw_io *w = calloc(1, sizeof(*w));
+	int rc;
+
+	if (!w)
+		return -ENOMEM;
+	w->io = io;
+	w->l = (struct raw_loop *)loop;
+	w->tfd = -1;
+	io->drv = w;
+	if ((rc = raw_io_set(io, events, tmo_ns)) < 0) {
+		if (w->tfd >= 0)
+			close(w->tfd);
+		free(w);
+	}
+	return rc;
+}
+
+static void raw_io_del(struct bench_io *io)
+{
+	struct raw_io *w = io->drv;
+
+	if (w->mask)
+		epoll_ctl(w->l->ep, EPOLL_CTL_DEL, io->fd, NULL);
+	if (w->tfd >= 0)
+		close(w->tfd);
+	if (w->l->dispatching) {
+		/* Later entries of this batch may still name @w. */
+		w->dead = true;
+		w->next_dead = w->l->dead;
+		w->l->dead = w;
+	} else {
+		free(w);
+	}
+}
+
 static const char *raw_version(void)
 {
 	return "epoll";
@@ -282,4 +475,11 @@ const struct bench_driver bench_driver_raw = {
 	.timer_mod = raw_timer_add,
 	.timer_cancel = raw_timer_cancel,
 	.timer_fini = raw_timer_fini,
+	.loop_new = raw_loop_new,
+	.loop_run = raw_loop_run,
+	.loop_stop = raw_loop_stop,
+	.loop_free = raw_loop_free,
+	.io_add = raw_io_add,
+	.io_set = raw_io_set,
+	.io_del = raw_io_del,
 };

@@ -3,6 +3,7 @@
  * vent.c - benchmark driver for vent: one struct event per fd (or per
  * timer), written the way a minivent program would be.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -156,6 +157,111 @@ static void vent_timer_fini(struct timer_ctx *ctx)
 	free(t);
 }
 
+/* echo-bench: one struct event per watcher, mask and timeout per step. */
+struct vent_io {
+	struct event e; /* first */
+	struct bench_io *io;
+};
+
+struct vent_guard {
+	struct event e; /* first */
+	bool fired;
+};
+
+static struct timespec tmo_to_ts(int64_t tmo_ns)
+{
+	return tmo_ns >= 0 ? ns_to_ts(tmo_ns) : (struct timespec){0, 0};
+}
+
+static int vio_cb(struct event *evt, uint32_t events)
+{
+	struct vent_io *w = (struct vent_io *)evt;
+
+	/* May remove and free @evt: vent then ignores the return value. */
+	w->io->cb(w->io, evt->reason == REASON_TIMEOUT ? 0 : events);
+	return EVENTCB_CONTINUE;
+}
+
+static int vguard_cb(struct event *evt, uint32_t events)
+{
+	(void)events;
+	((struct vent_guard *)evt)->fired = true;
+	vent_loop_stop(evt->dsp);
+	return EVENTCB_REMOVE;
+}
+
+static struct bench_loop *vent_loop_new(void)
+{
+	return (struct bench_loop *)new_dispatcher(CLOCK_MONOTONIC);
+}
+
+static int vent_loop_run(struct bench_loop *loop, int64_t deadline_ns)
+{
+	struct dispatcher *dsp = (struct dispatcher *)loop;
+	struct vent_guard g = {.e = TIMER_EVENT_ON_STACK(vguard_cb, 0)};
+	int rc;
+
+	g.e.cleanup = NULL;
+	g.e.flags = TMO_ABS;
+	g.e.tmo = ns_to_ts(deadline_ns);
+	if ((rc = event_add(dsp, &g.e)) < 0)
+		return rc;
+	rc = event_loop(dsp, NULL, NULL);
+	if (!g.fired)
+		event_remove(&g.e);
+	return rc < 0 ? rc : g.fired;
+}
+
+static void vent_loop_stop_(struct bench_loop *loop)
+{
+	vent_loop_stop((struct dispatcher *)loop);
+}
+
+static void vent_loop_free(struct bench_loop *loop)
+{
+	free_dispatcher((struct dispatcher *)loop);
+}
+
+static int vent_io_add(struct bench_loop *loop, struct bench_io *io, uint32_t events,
+		       int64_t tmo_ns)
+{
+	struct vent_io *w = malloc(sizeof(*w));
+	int rc;
+
+	if (!w)
+		return -ENOMEM;
+	w->e = EVENT_ON_STACK(vio_cb, io->fd, events);
+	w->e.cleanup = NULL;
+	w->e.tmo = tmo_to_ts(tmo_ns);
+	w->io = io;
+	io->drv = w;
+	io->events = events;
+	if ((rc = event_add((struct dispatcher *)loop, &w->e)) < 0)
+		free(w);
+	return rc;
+}
+
+static int vent_io_set(struct bench_io *io, uint32_t events, int64_t tmo_ns)
+{
+	struct vent_io *w = io->drv;
+	struct timespec ts = tmo_to_ts(tmo_ns);
+	int rc;
+
+	w->e.ep.events = events;
+	io->events = events;
+	if ((rc = event_modify(&w->e)) < 0)
+		return rc;
+	return event_mod_timeout(&w->e, &ts);
+}
+
+static void vent_io_del(struct bench_io *io)
+{
+	struct vent_io *w = io->drv;
+
+	event_remove(&w->e);
+	free(w);
+}
+
 const struct bench_driver bench_driver_vent = {
 	.name = "vent",
 	.version = vent_version,
@@ -169,4 +275,11 @@ const struct bench_driver bench_driver_vent = {
 	.timer_mod = vent_timer_mod,
 	.timer_cancel = vent_timer_cancel,
 	.timer_fini = vent_timer_fini,
+	.loop_new = vent_loop_new,
+	.loop_run = vent_loop_run,
+	.loop_stop = vent_loop_stop_,
+	.loop_free = vent_loop_free,
+	.io_add = vent_io_add,
+	.io_set = vent_io_set,
+	.io_del = vent_io_del,
 };
