@@ -9,8 +9,10 @@
  * and re-arm, which gives the guarantee vent gives (never early) at the
  * price of a clock read per arm.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 
 #include <ev.h>
 
@@ -182,6 +184,142 @@ static void lev_timer_fini(struct timer_ctx *ctx)
 	free(t);
 }
 
+/* echo-bench: an ev_io and an ev_timer per watcher (ev_timer_again). */
+struct lev_io {
+	ev_io w; /* first */
+	ev_timer t;
+	struct bench_io *io;
+	struct ev_loop *loop;
+	bool now; /* libev-now: ev_now_update() before every arm */
+};
+
+static void eio_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct lev_io *x = (struct lev_io *)w;
+	uint32_t r = 0;
+
+	(void)loop;
+	if (revents & EV_READ)
+		r |= EPOLLIN;
+	if (revents & EV_WRITE)
+		r |= EPOLLOUT;
+	if (revents & EV_ERROR)
+		r |= EPOLLERR;
+	x->io->cb(x->io, r);
+}
+
+static void etm_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct lev_io *x = t->data;
+
+	(void)loop;
+	(void)revents;
+	x->io->cb(x->io, 0);
+}
+
+static void eguard_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)revents;
+	*(int *)t->data = 1;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static int ev_mask(uint32_t events)
+{
+	return (events & EPOLLIN ? EV_READ : 0) | (events & EPOLLOUT ? EV_WRITE : 0);
+}
+
+static struct bench_loop *lev_loop_new(void)
+{
+	return (struct bench_loop *)ev_loop_new(EVBACKEND_EPOLL);
+}
+
+static int lev_loop_run(struct bench_loop *loop, int64_t deadline_ns)
+{
+	struct ev_loop *l = (struct ev_loop *)loop;
+	ev_timer g;
+	int fired = 0;
+
+	ev_now_update(l);
+	ev_timer_init(&g, eguard_cb, (ev_tstamp)(deadline_ns - bench_now_ns()) / 1e9, 0.);
+	g.data = &fired;
+	ev_timer_start(l, &g);
+	ev_run(l, 0);
+	ev_timer_stop(l, &g);
+	return fired;
+}
+
+static void lev_loop_stop(struct bench_loop *loop)
+{
+	ev_break((struct ev_loop *)loop, EVBREAK_ALL);
+}
+
+static void lev_loop_free(struct bench_loop *loop)
+{
+	ev_loop_destroy((struct ev_loop *)loop);
+}
+
+static int lev_io_set(struct bench_io *io, uint32_t events, int64_t tmo_ns)
+{
+	struct lev_io *x = io->drv;
+
+	if (events != io->events) {
+		ev_io_stop(x->loop, &x->w);
+		ev_io_set(&x->w, io->fd, ev_mask(events));
+		if (events)
+			ev_io_start(x->loop, &x->w);
+		io->events = events;
+	}
+	if (tmo_ns < 0) {
+		ev_timer_stop(x->loop, &x->t);
+	} else {
+		if (x->now)
+			ev_now_update(x->loop);
+		x->t.repeat = (ev_tstamp)tmo_ns / 1e9;
+		ev_timer_again(x->loop, &x->t);
+	}
+	return 0;
+}
+
+static int lev_io_add_(struct bench_loop *loop, struct bench_io *io, uint32_t events,
+		       int64_t tmo_ns, bool now)
+{
+	struct lev_io *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return -ENOMEM;
+	x->io = io;
+	x->loop = (struct ev_loop *)loop;
+	x->now = now;
+	ev_io_init(&x->w, eio_cb, io->fd, 0);
+	ev_init(&x->t, etm_cb);
+	x->t.data = x;
+	io->drv = x;
+	io->events = 0;
+	return lev_io_set(io, events, tmo_ns);
+}
+
+static int lev_io_add(struct bench_loop *loop, struct bench_io *io, uint32_t events,
+		      int64_t tmo_ns)
+{
+	return lev_io_add_(loop, io, events, tmo_ns, false);
+}
+
+static int lev_io_add_now(struct bench_loop *loop, struct bench_io *io, uint32_t events,
+			  int64_t tmo_ns)
+{
+	return lev_io_add_(loop, io, events, tmo_ns, true);
+}
+
+static void lev_io_del(struct bench_io *io)
+{
+	struct lev_io *x = io->drv;
+
+	ev_io_stop(x->loop, &x->w);
+	ev_timer_stop(x->loop, &x->t);
+	free(x);
+}
+
 static const char *lev_version(void)
 {
 	static char buf[32];
@@ -203,6 +341,13 @@ const struct bench_driver bench_driver_libev = {
 	.timer_mod = lev_timer_mod,
 	.timer_cancel = lev_timer_cancel,
 	.timer_fini = lev_timer_fini,
+	.loop_new = lev_loop_new,
+	.loop_run = lev_loop_run,
+	.loop_stop = lev_loop_stop,
+	.loop_free = lev_loop_free,
+	.io_add = lev_io_add,
+	.io_set = lev_io_set,
+	.io_del = lev_io_del,
 };
 
 const struct bench_driver bench_driver_libev_now = {
@@ -218,4 +363,11 @@ const struct bench_driver bench_driver_libev_now = {
 	.timer_mod = lev_timer_mod_now,
 	.timer_cancel = lev_timer_cancel,
 	.timer_fini = lev_timer_fini,
+	.loop_new = lev_loop_new,
+	.loop_run = lev_loop_run,
+	.loop_stop = lev_loop_stop,
+	.loop_free = lev_loop_free,
+	.io_add = lev_io_add_now,
+	.io_set = lev_io_set,
+	.io_del = lev_io_del,
 };

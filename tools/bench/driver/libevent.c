@@ -4,7 +4,9 @@
  * per fd (event_assign on the benchmark's own structs), its timeout re-armed
  * by event_add() with a new timeval, as in libevent's test/bench.c.
  */
+#include <errno.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
@@ -165,6 +167,120 @@ static void lvt_timer_fini(struct timer_ctx *ctx)
 	free(t);
 }
 
+/*
+ * echo-bench: one event per watcher, fd and timeout together; a new mask
+ * is event_del() + event_assign() + event_add(), a new timeout event_add().
+ */
+struct lvt_io {
+	struct event *ev;
+	struct bench_io *io;
+	struct event_base *base;
+	bool has_tmo;
+};
+
+static void lio_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct lvt_io *x = arg;
+	uint32_t r = 0;
+
+	(void)fd;
+	if (what & EV_READ)
+		r |= EPOLLIN;
+	if (what & EV_WRITE)
+		r |= EPOLLOUT;
+	x->io->cb(x->io, r);
+}
+
+static void lguard_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct event_base *base = arg;
+
+	(void)fd;
+	(void)what;
+	event_base_loopbreak(base);
+}
+
+static struct bench_loop *lvt_loop_new(void)
+{
+	return (struct bench_loop *)new_base();
+}
+
+static int lvt_loop_run(struct bench_loop *loop, int64_t deadline_ns)
+{
+	struct event_base *base = (struct event_base *)loop;
+	struct event *g = evtimer_new(base, lguard_cb, base);
+	int64_t left = deadline_ns - bench_now_ns();
+	struct timeval tv = ns_to_tv(left > 0 ? left : 0);
+	int rc, fired;
+
+	if (!g || evtimer_add(g, &tv) < 0)
+		return -ENOMEM;
+	rc = event_base_dispatch(base);
+	fired = !evtimer_pending(g, NULL);
+	event_free(g);
+	return rc < 0 ? rc : fired;
+}
+
+static void lvt_loop_stop(struct bench_loop *loop)
+{
+	event_base_loopbreak((struct event_base *)loop);
+}
+
+static void lvt_loop_free(struct bench_loop *loop)
+{
+	event_base_free((struct event_base *)loop);
+}
+
+static int lvt_io_set(struct bench_io *io, uint32_t events, int64_t tmo_ns)
+{
+	struct lvt_io *x = io->drv;
+	struct timeval tv = ns_to_tv(tmo_ns);
+
+	if (events != io->events) {
+		short what = (events & EPOLLIN ? EV_READ : 0) | (events & EPOLLOUT ? EV_WRITE : 0);
+		event_del(x->ev);
+		if (event_assign(x->ev, x->base, events ? io->fd : -1, events ? what | EV_PERSIST : 0,
+				 lio_cb, x) < 0)
+			return -EINVAL;
+		io->events = events;
+		x->has_tmo = false;
+	} else if (tmo_ns < 0 && x->has_tmo) {
+		event_del(x->ev);
+	}
+	x->has_tmo = tmo_ns >= 0;
+	if (!events && !x->has_tmo)
+		return 0;
+	return event_add(x->ev, x->has_tmo ? &tv : NULL) < 0 ? -EINVAL : 0;
+}
+
+static int lvt_io_add(struct bench_loop *loop, struct bench_io *io, uint32_t events,
+		      int64_t tmo_ns)
+{
+	struct lvt_io *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return -ENOMEM;
+	x->base = (struct event_base *)loop;
+	x->ev = event_new(x->base, -1, 0, lio_cb, x);
+	if (!x->ev) {
+		free(x);
+		return -ENOMEM;
+	}
+	x->io = io;
+	io->drv = x;
+	io->events = 0;
+	return lvt_io_set(io, events, tmo_ns);
+}
+
+static void lvt_io_del(struct bench_io *io)
+{
+	struct lvt_io *x = io->drv;
+
+	/* Safe on an active event, from its own callback too. */
+	event_free(x->ev);
+	free(x);
+}
+
 const struct bench_driver bench_driver_libevent = {
 	.name = "libevent",
 	.version = event_get_version,
@@ -178,4 +294,11 @@ const struct bench_driver bench_driver_libevent = {
 	.timer_mod = lvt_timer_mod,
 	.timer_cancel = lvt_timer_cancel,
 	.timer_fini = lvt_timer_fini,
+	.loop_new = lvt_loop_new,
+	.loop_run = lvt_loop_run,
+	.loop_stop = lvt_loop_stop,
+	.loop_free = lvt_loop_free,
+	.io_add = lvt_io_add,
+	.io_set = lvt_io_set,
+	.io_del = lvt_io_del,
 };

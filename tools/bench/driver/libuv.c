@@ -4,7 +4,9 @@
  * timers re-armed with uv_timer_start() (millisecond resolution, counted
  * from the cached loop time).
  */
+#include <errno.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 
 #include <uv.h>
 
@@ -150,6 +152,151 @@ static void luv_timer_fini(struct timer_ctx *ctx)
 	free(t);
 }
 
+/* echo-bench: a uv_poll_t and a uv_timer_t per watcher. */
+struct luv_io {
+	uv_poll_t p; /* first */
+	uv_timer_t t;
+	struct bench_io *io;
+	int closed;
+};
+
+struct luv_loop {
+	uv_loop_t loop; /* first */
+	uv_timer_t guard;
+	int fired;
+};
+
+static void upoll_cb(uv_poll_t *h, int status, int events)
+{
+	struct luv_io *x = (struct luv_io *)h;
+	uint32_t r = 0;
+
+	if (status < 0)
+		r |= EPOLLERR;
+	if (events & UV_READABLE)
+		r |= EPOLLIN;
+	if (events & UV_WRITABLE)
+		r |= EPOLLOUT;
+	x->io->cb(x->io, r ? r : EPOLLERR);
+}
+
+static void utm_cb(uv_timer_t *t)
+{
+	struct luv_io *x = t->data;
+
+	x->io->cb(x->io, 0);
+}
+
+static void uguard_cb(uv_timer_t *t)
+{
+	struct luv_loop *l = t->data;
+
+	l->fired = 1;
+	uv_stop(&l->loop);
+}
+
+static struct bench_loop *luv_loop_new(void)
+{
+	struct luv_loop *l = calloc(1, sizeof(*l));
+
+	if (!l || uv_loop_init(&l->loop) < 0 || uv_timer_init(&l->loop, &l->guard) < 0) {
+		free(l);
+		return NULL;
+	}
+	l->guard.data = l;
+	return (struct bench_loop *)l;
+}
+
+static int luv_loop_run(struct bench_loop *loop, int64_t deadline_ns)
+{
+	struct luv_loop *l = (struct luv_loop *)loop;
+	int64_t left = deadline_ns - bench_now_ns();
+
+	uv_update_time(&l->loop);
+	uv_timer_start(&l->guard, uguard_cb, left > 0 ? ns_to_ms(left) : 0, 0);
+	uv_run(&l->loop, UV_RUN_DEFAULT);
+	uv_timer_stop(&l->guard);
+	return l->fired;
+}
+
+static void luv_loop_stop(struct bench_loop *loop)
+{
+	uv_stop(&((struct luv_loop *)loop)->loop);
+}
+
+static void luv_close_any(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void luv_loop_free(struct bench_loop *loop)
+{
+	struct luv_loop *l = (struct luv_loop *)loop;
+
+	uv_walk(&l->loop, luv_close_any, NULL);
+	uv_run(&l->loop, UV_RUN_DEFAULT);
+	uv_loop_close(&l->loop);
+	free(l);
+}
+
+static int luv_io_set(struct bench_io *io, uint32_t events, int64_t tmo_ns)
+{
+	struct luv_io *x = io->drv;
+	int rc = 0;
+
+	if (events != io->events) {
+		int m = (events & EPOLLIN ? UV_READABLE : 0) | (events & EPOLLOUT ? UV_WRITABLE : 0);
+		rc = m ? uv_poll_start(&x->p, m, upoll_cb) : uv_poll_stop(&x->p);
+		if (rc < 0)
+			return rc;
+		io->events = events;
+	}
+	if (tmo_ns < 0)
+		return uv_timer_stop(&x->t);
+	return uv_timer_start(&x->t, utm_cb, ns_to_ms(tmo_ns), 0);
+}
+
+static int luv_io_add(struct bench_loop *loop, struct bench_io *io, uint32_t events,
+		      int64_t tmo_ns)
+{
+	struct luv_loop *l = (struct luv_loop *)loop;
+	struct luv_io *x = calloc(1, sizeof(*x));
+	int rc;
+
+	if (!x)
+		return -ENOMEM;
+	if ((rc = uv_poll_init(&l->loop, &x->p, io->fd)) < 0) {
+		free(x);
+		return rc;
+	}
+	uv_timer_init(&l->loop, &x->t);
+	x->t.data = x;
+	x->io = io;
+	io->drv = x;
+	io->events = 0;
+	return luv_io_set(io, events, tmo_ns);
+}
+
+static void luv_io_closed(uv_handle_t *h)
+{
+	struct luv_io *x = h->data;
+
+	if (++x->closed == 2)
+		free(x);
+}
+
+static void luv_io_del(struct bench_io *io)
+{
+	struct luv_io *x = io->drv;
+
+	/* Closing the poll handle takes the fd out of epoll at once. */
+	x->p.data = x;
+	uv_close((uv_handle_t *)&x->p, luv_io_closed);
+	uv_close((uv_handle_t *)&x->t, luv_io_closed);
+}
+
 const struct bench_driver bench_driver_libuv = {
 	.name = "libuv",
 	.version = uv_version_string,
@@ -163,4 +310,11 @@ const struct bench_driver bench_driver_libuv = {
 	.timer_mod = luv_timer_add,
 	.timer_cancel = luv_timer_cancel,
 	.timer_fini = luv_timer_fini,
+	.loop_new = luv_loop_new,
+	.loop_run = luv_loop_run,
+	.loop_stop = luv_loop_stop,
+	.loop_free = luv_loop_free,
+	.io_add = luv_io_add,
+	.io_set = luv_io_set,
+	.io_del = luv_io_del,
 };
