@@ -493,19 +493,7 @@ static void run_scenario(bool armed, long n)
 
 int main(void)
 {
-	alarm(60);
-	const char *ns = getenv("FAILALLOC_N");
-	long n = ns ? atol(ns) : 0;
-	if (!fa_load()) {
-		if (n > 0) {
-			fprintf(stderr, "FAILALLOC_N set but failalloc.so is not preloaded\n");
-			return 1;
-		}
-		/* Plain run: the scenario as a functional test. */
-		run_scenario(false, 0);
-		printf("scenario passed (no interposer)\n");
-		return 0;
-	}
+	const long n = fa_start(run_scenario);
 	if (getenv("FAILALLOC_TRACE")) {
 		void *bt[4];
 		backtrace(bt, 4); /* loads libgcc_s now, not while armed */

@@ -12,6 +12,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "../util/clock.h"
+#include "../util/env.h"
 #include "../util/fd.h"
 
 #define HU_FAIL_EXIT 1
@@ -73,6 +75,30 @@ static inline int fa_load(void)
 static inline long fa_fired(void)
 {
 	return fa.fired ? fa.fired() : 0;
+}
+
+/*
+ * The start of a fault scenario's main(): an alarm of 60 s times
+ * slowdown(), then FAILALLOC_N. Without failalloc.so preloaded it runs
+ * @run_scenario(false, 0) as a functional test and exits 0 (1 if
+ * FAILALLOC_N asks for failures). Returns FAILALLOC_N (0 when unset), fa
+ * loaded.
+ */
+static inline long fa_start(void (*run_scenario)(bool armed, long n))
+{
+	alarm(60 * slowdown());
+	const char *ns = getenv("FAILALLOC_N");
+	long n = ns ? atol(ns) : 0;
+	if (!fa_load()) {
+		if (n > 0) {
+			fprintf(stderr, "FAILALLOC_N set but failalloc.so is not preloaded\n");
+			exit(1);
+		}
+		run_scenario(false, 0);
+		printf("scenario passed (no interposer)\n");
+		exit(0);
+	}
+	return n;
 }
 
 /* Resident set size in bytes, from /proc/self/statm. */
