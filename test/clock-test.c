@@ -83,28 +83,18 @@ static void test_alarm_clocks(void **state)
 	assert_int_equal(fd_count(), base);
 }
 
-static int fired;
-
-static int count_cb(struct event *evt, uint32_t events)
-{
-	(void)evt;
-	(void)events;
-	fired++;
-	return EVENTCB_CONTINUE;
-}
-
 /* The clock breaks after new_dispatcher(): relative timeouts are refused,
  * absolute ones need no read, and nothing changes on a refusal. */
 static void test_clock_breaks_later(void **state)
 {
 	struct dispatcher *d = new_dispatcher(CLOCK_MONOTONIC);
-	struct event a = { .fd = -1, .callback = count_cb, .tmo = { 100, 0 } };
-	struct event b = { .fd = -1, .callback = count_cb, .tmo = { 1, 0 } };
-	struct event c = { .fd = -1, .callback = count_cb, .tmo = { 1, 1 << 30 } };
+	struct event a = { .fd = -1, .callback = counting_cb, .tmo = { 100, 0 } };
+	struct event b = { .fd = -1, .callback = counting_cb, .tmo = { 1, 0 } };
+	struct event c = { .fd = -1, .callback = counting_cb, .tmo = { 1, 1 << 30 } };
 
 	(void)state;
 	assert_non_null(d);
-	fired = 0;
+	counted_calls = 0;
 	assert_int_equal(event_add(d, &a), 0);
 	const struct timespec armed = a.tmo;
 
@@ -132,7 +122,7 @@ static void test_clock_breaks_later(void **state)
 
 	/* Nothing fires: the refused changes did not arm anything. */
 	assert_int_equal(vent_wait(d, 20, NULL), 0);
-	assert_int_equal(fired, 0);
+	assert_int_equal(counted_calls, 0);
 	assert_int_equal(event_remove(&a), 0);
 	free_dispatcher(d);
 }
@@ -142,12 +132,12 @@ static void test_clock_breaks_later(void **state)
 static void test_clock_breaks_while_due(void **state)
 {
 	struct dispatcher *d = new_dispatcher(CLOCK_MONOTONIC);
-	struct event a = { .fd = -1, .callback = count_cb, .tmo = { 0, 1000000 } };
-	struct event z = { .fd = -1, .callback = count_cb, .tmo = { 100, 0 } };
+	struct event a = { .fd = -1, .callback = counting_cb, .tmo = { 0, 1000000 } };
+	struct event z = { .fd = -1, .callback = counting_cb, .tmo = { 100, 0 } };
 
 	(void)state;
 	assert_non_null(d);
-	fired = 0;
+	counted_calls = 0;
 	assert_int_equal(event_add(d, &a), 0);
 	assert_int_equal(event_add(d, &z), 0);
 	/* Let the 1 ms pass, then read no clock from here on. */
@@ -161,14 +151,14 @@ static void test_clock_breaks_while_due(void **state)
 	}
 	break_clock(0);
 	assert_int_equal(calls, 1);
-	assert_int_equal(fired, 1);
+	assert_int_equal(counted_calls, 1);
 	assert_int_equal(a.tmo.tv_sec, 0);
 	assert_int_equal(a.tmo.tv_nsec, 0);
 	/* The 100 s one did not fire, and nothing is due now. */
 	break_clock(1);
 	assert_int_equal(vent_wait(d, 20, NULL), 0);
 	break_clock(0);
-	assert_int_equal(fired, 1);
+	assert_int_equal(counted_calls, 1);
 	assert_int_equal(event_remove(&z), 0);
 	free_dispatcher(d);
 }

@@ -8,29 +8,16 @@
  * util/broken-clock.h makes clock_gettime() fail on demand.
  */
 #include <errno.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <cmocka.h>
 
 #include <vent/event.h>
 #include <vent/timeout.h>
 
 #include "util/broken-clock.h"
-
-static int fired;
-
-static int count_cb(struct event *evt, uint32_t events)
-{
-	(void)evt;
-	(void)events;
-	fired++;
-	return EVENTCB_CONTINUE;
-}
+#include "util/case.h"
+#include "util/nop.h"
 
 static void run_list(struct event *list)
 {
@@ -47,12 +34,12 @@ static void test_clock_unreadable(void **state)
 	(void)state;
 	assert_non_null(list);
 	a.fd = b.fd = -1;
-	a.callback = b.callback = count_cb;
+	a.callback = b.callback = counting_cb;
 	a.tmo = minute;
 	assert_int_equal(timeout_add(list, &a), 0);
 	const struct timespec a_tmo = a.tmo;
 
-	__atomic_store_n(&clock_broken, 1, __ATOMIC_SEQ_CST);
+	break_clock(1);
 	/* Relative values need the clock: its error, nothing changed. */
 	assert_int_equal(timeout_modify(list, &a, &ten_ms), -EINVAL);
 	assert_int_equal(a.tmo.tv_sec, a_tmo.tv_sec);
@@ -67,13 +54,13 @@ static void test_clock_unreadable(void **state)
 	assert_int_equal(timeout_add(list, &b), 0);
 	/* Nothing runs while the time is unknown, not even b (expired). */
 	run_list(list);
-	assert_int_equal(fired, 0);
-	__atomic_store_n(&clock_broken, 0, __ATOMIC_SEQ_CST);
+	assert_int_equal(counted_calls, 0);
+	break_clock(0);
 	assert_true(__atomic_load_n(&clock_refused, __ATOMIC_SEQ_CST) >= 4);
 
 	/* b runs once the clock works; a keeps its minute. */
 	run_list(list);
-	assert_int_equal(fired, 1);
+	assert_int_equal(counted_calls, 1);
 	assert_int_equal(timeout_cancel(list, &b), -ENOENT);
 	assert_int_equal(timeout_cancel(list, &a), 0);
 	free_timeout_event(list);
@@ -82,7 +69,7 @@ static void test_clock_unreadable(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_clock_unreadable),
+		CASE(test_clock_unreadable),
 	};
 
 	return cmocka_run_group_tests_name("timeout-clock", tests, NULL, NULL);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* util/nop.h - callbacks that do nothing, for tests that only need one. */
+/* util/nop.h - callbacks that do nothing (or only count), for tests that only need one. */
 #ifndef VENT_TEST_NOP_UTIL_H
 #define VENT_TEST_NOP_UTIL_H
 
@@ -12,6 +12,17 @@ static inline int nop_cb(struct event *evt, uint32_t events)
 {
 	(void)evt;
 	(void)events;
+	return EVENTCB_CONTINUE;
+}
+
+/* An event callback that only counts its calls, in counted_calls. */
+static int counted_calls __attribute__((unused));
+
+static inline int counting_cb(struct event *evt, uint32_t events)
+{
+	(void)evt;
+	(void)events;
+	counted_calls++;
 	return EVENTCB_CONTINUE;
 }
 
