@@ -132,6 +132,28 @@ inline void absolute_deadline(const struct timespec &tmo, int64_t &deadline,
 	abs = deadline_to_timespec(deadline);
 }
 
+/*
+ * The deadline of a timeout given as @tmo on @clock, in nanoseconds and as
+ * the normalised timespec (@abs) that is written back to the user's
+ * struct event: absolute if @absolute (clamped, see timespec_to_deadline()),
+ * otherwise @tmo after a fresh clock read, so that no timeout ends early.
+ * Returns 0, -EINVAL for a negative relative value, or the clock read's
+ * -errno. Inline: it is on the path of every arm and re-arm.
+ */
+[[gnu::always_inline]] inline int deadline_for(clockid_t clock, const struct timespec &tmo,
+					       bool absolute, int64_t &deadline,
+					       struct timespec &abs) noexcept
+{
+	if (absolute) {
+		absolute_deadline(tmo, deadline, abs);
+		return 0;
+	}
+	struct timespec t;
+	if (int rc = clock_now(clock, t); rc < 0)
+		return rc;
+	return relative_deadline(t, tmo, deadline, abs) ? 0 : -EINVAL;
+}
+
 // A non-negative millisecond count as a relative timespec.
 inline struct timespec ms_to_timespec(int64_t ms) noexcept
 {

@@ -11,12 +11,12 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "core/add_check.hpp"
 #include "base/capi.hpp"
 #include "base/epoll_fdinfo.hpp"
+#include "base/timer_fd.hpp"
 
 namespace vent {
 
@@ -41,20 +41,12 @@ void call_cleanup(cleanup_fn fn, struct event *evt) noexcept
 // Private flag bits of struct event (bits 8 and up belong to the library).
 constexpr unsigned short kPrivateFlags = 0xff00;
 
-template <class V> void grow_geometric(V &v, size_t min_cap)
-{
-	if (v.size() == v.capacity())
-		v.reserve(std::max(min_cap, v.capacity() * 2));
-}
-
 } // namespace
 
 Dispatcher::Dispatcher(int clock) : clock_(clock), heap_(SlotPos{this})
 {
 	// timerfd first: it is what rejects an unsupported clock with EINVAL.
-	UniqueFd tfd(timerfd_create(clock, TFD_CLOEXEC | TFD_NONBLOCK));
-	if (!tfd)
-		detail::throw_errno();
+	UniqueFd tfd = detail::timer_open(clock);
 	// timerfd_create() accepts clocks that cannot be read: an alarm clock
 	// as root on a host without an RTC. Every deadline needs a read.
 	struct timespec ts;
@@ -206,8 +198,7 @@ void Dispatcher::release_slot(uint32_t slot) noexcept
 	Slot &s = slots_[slot];
 	s.evt = nullptr;
 	s.when = kNever;
-	s.next_free = free_head_;
-	free_head_ = slot;
+	slots_.release(slot);
 	live_--;
 	for (CallbackFrame *f = frames_; f; f = f->prev)
 		if (f->slot == slot)
@@ -245,8 +236,7 @@ int Dispatcher::add(struct event *evt)
 
 	// Every allocation happens before the kernel is touched, so an
 	// allocation failure (thrown to the facade) leaves nothing behind.
-	if (free_head_ == kNoSlot)
-		grow_geometric(slots_, 64);
+	slots_.reserve_one(64);
 	if (timed)
 		heap_.reserve_one();
 	if (fd >= 0 && static_cast<size_t>(fd) >= fd_owner_.size()) {
@@ -259,13 +249,7 @@ int Dispatcher::add(struct event *evt)
 				 FdOwner{kNoSlot, 0});
 	}
 
-	uint32_t slot = free_head_;
-	if (slot == kNoSlot) {
-		slot = static_cast<uint32_t>(slots_.size());
-		slots_.push_back(Slot{});
-	} else {
-		free_head_ = slots_[slot].next_free;
-	}
+	const uint32_t slot = slots_.take();
 	Slot &s = slots_[slot];
 	s.evt = evt;
 	s.when = kNever;
@@ -449,11 +433,7 @@ void Dispatcher::arm_timer() noexcept
 		return;
 	}
 	const int64_t top = heap_.top().when;
-	struct itimerspec its = {};
-	// A zero it_value would disarm; deadlines at or before the epoch are
-	// simply "already expired".
-	its.it_value = detail::deadline_to_timespec(std::max<int64_t>(top, 1));
-	if (timerfd_settime(tfd_.get(), TFD_TIMER_ABSTIME, &its, nullptr) == 0) {
+	if (detail::timer_set(tfd_.get(), top) == 0) {
 		armed_ = top;
 		timer_fired_ = false;
 	}
@@ -461,8 +441,7 @@ void Dispatcher::arm_timer() noexcept
 
 void Dispatcher::disarm_timer() noexcept
 {
-	struct itimerspec its = {};
-	timerfd_settime(tfd_.get(), 0, &its, nullptr);
+	detail::timer_set(tfd_.get(), kNever);
 	armed_ = kNever;
 	timer_fired_ = false;
 }

@@ -14,6 +14,7 @@
 #include <vent/event.h>
 
 #include "base/fork_guard.hpp"
+#include "base/slot_table.hpp"
 #include "base/time.hpp"
 #include "base/unique_fd.hpp"
 #include "base/wakeup.hpp"
@@ -168,6 +169,7 @@ private:
 		};
 	};
 	static_assert(sizeof(Slot) == 24);
+	static_assert(kNoSlot == detail::SlotTable<Slot>::kNone);
 
 	// Per fd number: the slot whose kernel registration holds the fd, and
 	// the generation of that registration. The generation is what the
@@ -225,24 +227,12 @@ private:
 	uint32_t slot_of(const struct event *evt) const noexcept;
 	// The clock in nanoseconds; 0 or -errno.
 	int now(int64_t &ns) const noexcept { return detail::now_ns(clock_, ns); }
-	/*
-	 * The deadline of a timeout given as @tmo, in nanoseconds and as the
-	 * timespec written back to evt->tmo. A relative value is added to a
-	 * fresh clock read, so that no timeout fires early. Inline: it is on
-	 * the path of every arm and re-arm. Returns 0, -EINVAL for a negative
-	 * relative value, or the clock read's -errno.
-	 */
+	// The deadline of a timeout on this dispatcher's clock (see
+	// detail::deadline_for()).
 	[[gnu::always_inline]] int deadline_for(const struct timespec &tmo, bool absolute,
 						int64_t &deadline, struct timespec &abs) const noexcept
 	{
-		if (absolute) {
-			detail::absolute_deadline(tmo, deadline, abs);
-			return 0;
-		}
-		struct timespec t;
-		if (int rc = detail::clock_now(clock_, t); rc < 0)
-			return rc;
-		return detail::relative_deadline(t, tmo, deadline, abs) ? 0 : -EINVAL;
+		return detail::deadline_for(clock_, tmo, absolute, deadline, abs);
 	}
 	int epoll_set(int op, int fd, uint32_t mask, uint64_t id) noexcept;
 	int registered_fd(uint32_t slot, const struct event *evt) const noexcept;
@@ -312,8 +302,7 @@ private:
 	Deleter deleter_ = nullptr;
 	struct dispatcher *tag_ = nullptr;
 
-	detail::PodArray<Slot> slots_;
-	uint32_t free_head_ = kNoSlot;
+	detail::SlotTable<Slot> slots_; // free slots are linked by next_free
 	size_t live_ = 0;
 	// fd number -> slot that holds its kernel registration (kNoSlot: none).
 	// Lets a stale event (whose fd was closed and the number reused) never

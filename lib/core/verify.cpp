@@ -93,7 +93,7 @@ void Dispatcher::verify() const noexcept
 
 	// Free list: exactly the free slots, no cycle.
 	size_t nfree = 0;
-	for (uint32_t s = free_head_; s != kNoSlot; s = slots_[s].next_free) {
+	for (uint32_t s = slots_.free_head(); s != kNoSlot; s = slots_[s].next_free) {
 		if (s >= slots_.size() || slots_[s].evt)
 			broken("free list reaches slot %u, which is %s", s,
 			       s >= slots_.size() ? "out of range" : "live");
