@@ -15,7 +15,10 @@
  * expired timeouts run in deadline order, ties in the order they were armed
  * (timeout_modify() counts as arming anew); add, modify and cancel cost
  * O(log n) (an indexed heap, not a sorted array); every function may be
- * called from a callback of the list, on any event of it.
+ * called from a callback of the list, on any event of it. A timeout has no
+ * memory of its own: the list's tables grow geometrically, so once a list
+ * has held n timeouts, timeout_add() and timeout_modify() allocate nothing
+ * (and cannot fail with -ENOMEM) while it holds at most n.
  *
  * Threads: a list and its events belong to one thread at a time, like a
  * dispatcher. Fork: in a forked child every call on an inherited list

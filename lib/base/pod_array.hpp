@@ -8,6 +8,7 @@
 #include <cstring>
 #include <new>
 #include <type_traits>
+#include <utility>
 
 namespace vent::detail {
 
@@ -81,6 +82,14 @@ public:
 		data_[size_++] = v;
 	}
 	void pop_back() noexcept { size_--; }
+	// Exchanges the contents (a table rebuilt into a fresh array).
+	void swap(PodArray &o) noexcept
+	{
+		std::swap(raw_, o.raw_);
+		std::swap(data_, o.data_);
+		std::swap(size_, o.size_);
+		std::swap(cap_, o.cap_);
+	}
 	void clear() noexcept { size_ = 0; }
 
 	// Grows to @n records (at least doubling), new ones set to @v.

@@ -5,63 +5,37 @@
 #include <cerrno>
 #include <limits>
 
-#include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "base/capi.hpp"
+#include "base/timer_fd.hpp"
 
 namespace vent {
 
-TimeoutList::TimeoutList(int clock) : clock_(clock), heap_(SlotPos{this})
+TimeoutList::TimeoutList(int clock)
+	: tfd_(detail::timer_open(clock)), clock_(clock), heap_(SlotPos{this})
 {
-	tfd_.reset(timerfd_create(clock, TFD_NONBLOCK | TFD_CLOEXEC));
-	if (!tfd_)
-		detail::throw_errno();
-}
-
-int TimeoutList::deadline_for(const struct timespec &tmo, bool absolute,
-			      int64_t &deadline) const noexcept
-{
-	// The clock is read after the caller's call began: a relative timeout
-	// can only end late, never early. An unreadable clock is reported.
-	int64_t now = 0;
-	if (!absolute)
-		if (int rc = detail::now_ns(clock_, now); rc < 0)
-			return rc;
-	return detail::timespec_to_deadline(tmo, absolute, now, deadline) ? 0 : -EINVAL;
-}
-
-uint32_t TimeoutList::find(const struct event *evt) const noexcept
-{
-	auto it = index_.find(evt);
-	return it == index_.end() ? kNoSlot : it->second;
 }
 
 void TimeoutList::reserve_for_insert()
 {
 	heap_.reserve_one();
-	if (free_head_ == kNoSlot)
-		slots_.reserve_one();
+	slots_.reserve_one();
+	index_.reserve_one();
 	// The batch of a run holds at most every listed entry.
 	const size_t want = index_.size() + 1;
 	if (batch_.capacity() < want)
 		batch_.reserve(std::max<size_t>(want, 2 * batch_.capacity()));
 }
 
-void TimeoutList::insert(struct event *evt, int64_t deadline)
+void TimeoutList::insert(struct event *evt, int64_t deadline, const struct timespec &abs)
 {
 	reserve_for_insert();
-	const uint32_t id = free_head_ != kNoSlot ? free_head_ : static_cast<uint32_t>(slots_.size());
-	// The last allocation (a map node); nothing has changed if it throws.
-	index_.emplace(evt, id);
-	if (id == slots_.size()) {
-		slots_.push_back(Slot{evt, detail::kNotQueued}); // reserved: no allocation
-	} else {
-		free_head_ = slots_[id].pos;
-		slots_[id] = Slot{evt, detail::kNotQueued};
-	}
+	// Nothing below allocates or fails.
+	const uint32_t id = slots_.take();
+	slots_[id] = Slot{evt, {detail::kNotQueued}};
+	index_.insert(evt, id);
 	heap_.push(deadline, id);
-	evt->tmo = detail::deadline_to_timespec(deadline);
+	evt->tmo = abs;
 	if (!running_)
 		arm();
 }
@@ -73,8 +47,7 @@ void TimeoutList::unlist(uint32_t id) noexcept
 		heap_.erase(s.pos);
 	index_.erase(s.evt);
 	s.evt = nullptr;
-	s.pos = free_head_;
-	free_head_ = id;
+	slots_.release(id);
 }
 
 int TimeoutList::add(struct event *evt)
@@ -85,9 +58,11 @@ int TimeoutList::add(struct event *evt)
 	if (find(evt) != kNoSlot)
 		return -EEXIST;
 	int64_t deadline;
-	if (int rc = deadline_for(evt->tmo, evt->flags & TMO_ABS, deadline); rc < 0)
+	struct timespec abs;
+	if (int rc = detail::deadline_for(clock_, evt->tmo, evt->flags & TMO_ABS, deadline, abs);
+	    rc < 0)
 		return rc;
-	insert(evt, deadline);
+	insert(evt, deadline, abs);
 	return 0;
 }
 
@@ -96,11 +71,12 @@ int TimeoutList::modify(struct event *evt, const struct timespec &tmo)
 	if (tmo.tv_sec == 0 && tmo.tv_nsec == 0)
 		return cancel(evt);
 	int64_t deadline;
-	if (int rc = deadline_for(tmo, evt->flags & TMO_ABS, deadline); rc < 0)
+	struct timespec abs;
+	if (int rc = detail::deadline_for(clock_, tmo, evt->flags & TMO_ABS, deadline, abs); rc < 0)
 		return rc;
 	const uint32_t id = find(evt);
 	if (id == kNoSlot) {
-		insert(evt, deadline);
+		insert(evt, deadline, abs);
 		return 0;
 	}
 	Slot &s = slots_[id];
@@ -112,7 +88,7 @@ int TimeoutList::modify(struct event *evt, const struct timespec &tmo)
 	} else {
 		heap_.update(s.pos, deadline);
 	}
-	evt->tmo = detail::deadline_to_timespec(deadline);
+	evt->tmo = abs;
 	if (!running_)
 		arm();
 	return 0;
@@ -136,7 +112,6 @@ void TimeoutList::reset() noexcept
 	heap_.clear();
 	index_.clear();
 	slots_.clear();
-	free_head_ = kNoSlot;
 	// A run in progress stops before its next entry (its batch names
 	// slots that no longer exist).
 	epoch_++;
@@ -203,26 +178,16 @@ bool TimeoutList::run(struct event *self, uint32_t events) noexcept
 	return false;
 }
 
-/*
- * Makes the timerfd hold the heap's top. No syscall when it already does;
- * a deadline at or before the epoch is "expired" (a zero it_value would
- * disarm instead).
- */
+// Makes the timerfd hold the heap's top. No syscall when it already does.
+
 void TimeoutList::arm() noexcept
 {
-	const int64_t want =
-		heap_.empty() ? detail::kNever : std::max<int64_t>(heap_.top().when, 1);
+	const int64_t want = heap_.empty() ? detail::kNever : heap_.top().when;
 	if (want == armed_)
 		return;
-	struct itimerspec its = {};
-	int flags = 0;
-	if (want != detail::kNever) {
-		its.it_value = detail::deadline_to_timespec(want);
-		flags = TFD_TIMER_ABSTIME;
-	}
 	// Cannot fail for a valid timerfd and a normalised value; if it did,
 	// the next change tries again.
-	armed_ = timerfd_settime(tfd_.get(), flags, &its, nullptr) == 0 ? want : kUnarmed;
+	armed_ = detail::timer_set(tfd_.get(), want) == 0 ? want : kUnarmed;
 }
 
 } // namespace vent

@@ -4,12 +4,13 @@
 #pragma once
 
 #include <cstdint>
-#include <unordered_map>
 
 #include <vent/event.h>
 
 #include "base/fork_guard.hpp"
 #include "base/pod_array.hpp"
+#include "base/ptr_map.hpp"
+#include "base/slot_table.hpp"
 #include "base/time.hpp"
 #include "base/unique_fd.hpp"
 #include "core/timeout_heap.hpp"
@@ -17,11 +18,14 @@
 namespace vent {
 
 /*
- * One timerfd and a heap of (deadline, arm sequence) over slots. A slot
- * holds a listed event and its heap position; an index maps the event's
+ * One timerfd (base/timer_fd.hpp) and the core's heap of (deadline, arm
+ * sequence) over a slot table (base/slot_table.hpp). A slot holds a listed
+ * event and its heap position; an index (base/ptr_map.hpp) maps the event's
  * address to its slot, so add, modify and cancel find it in O(1) and move
- * it in O(log n). The index is the only allocation per entry, and it is
- * made before anything changes: a failed add leaves the list as it was.
+ * it in O(log n). No entry has memory of its own: the slots, the index, the
+ * heap and the batch are arrays that grow geometrically, all before
+ * anything changes (a failed add leaves the list as it was), and an add
+ * allocates nothing once the list has held as many entries.
  *
  * timeout_event() first takes every expired entry off the heap into a batch
  * (position kInBatch: still listed, so cancel and modify reach it), then
@@ -61,34 +65,33 @@ public:
 	size_t size() const noexcept { return index_.size(); }
 
 private:
-	static constexpr uint32_t kNoSlot = UINT32_MAX;
+	static constexpr uint32_t kNoSlot = detail::PtrMap::kAbsent;
 	static constexpr int64_t kUnarmed = INT64_MIN;
 
 	struct Slot {
 		struct event *evt; // nullptr when free
-		uint32_t pos;      // heap index, kNotQueued or kInBatch; next free when free
+		union {
+			uint32_t pos;       // listed: heap index, kNotQueued or kInBatch
+			uint32_t next_free; // free: the next free slot (SlotTable)
+		};
 	};
 	struct SlotPos {
 		TimeoutList *l;
 		void set(uint32_t id, uint32_t pos) noexcept { l->slots_[id].pos = pos; }
 	};
 
-	// The deadline for @tmo (relative unless @absolute): 0, -EINVAL for a
-	// negative relative value, or the clock's -errno.
-	int deadline_for(const struct timespec &tmo, bool absolute, int64_t &deadline) const noexcept;
-	uint32_t find(const struct event *evt) const noexcept;
+	uint32_t find(const struct event *evt) const noexcept { return index_.find(evt); }
 	// Allocations an insert needs, made up front; throws std::bad_alloc.
 	void reserve_for_insert();
-	void insert(struct event *evt, int64_t deadline);
+	void insert(struct event *evt, int64_t deadline, const struct timespec &abs);
 	void unlist(uint32_t id) noexcept;
 	void arm() noexcept;
 
 	detail::UniqueFd tfd_;
 	int clock_;
 	detail::ForkGuard fork_;
-	detail::PodArray<Slot> slots_;
-	uint32_t free_head_ = kNoSlot;
-	std::unordered_map<const struct event *, uint32_t> index_;
+	detail::SlotTable<Slot> slots_;
+	detail::PtrMap index_; // event address -> slot
 	detail::TimeoutHeap<SlotPos> heap_;
 	detail::PodArray<uint32_t> batch_;
 	int64_t armed_ = detail::kNever; // what the timerfd holds (kNever: disarmed)
