@@ -41,27 +41,18 @@ template <class Tr> void normalize(typename Tr::T *t) noexcept
 	Tr::frac(*t) = r;
 }
 
-template <class Tr> void add(typename Tr::T *a, const typename Tr::T *b) noexcept
+// @a = @op(@a, @b) field by field, both normalised first, and the result
+// (ts_add()/ts_subtract()).
+template <class Tr, class Op>
+void combine(typename Tr::T *a, const typename Tr::T *b, Op op) noexcept
 {
 	if (!a || !b)
 		return;
 	typename Tr::T c = *b;
 	normalize<Tr>(a);
 	normalize<Tr>(&c);
-	a->tv_sec += c.tv_sec;
-	Tr::frac(*a) += Tr::frac(c);
-	normalize<Tr>(a);
-}
-
-template <class Tr> void subtract(typename Tr::T *a, const typename Tr::T *b) noexcept
-{
-	if (!a || !b)
-		return;
-	typename Tr::T c = *b;
-	normalize<Tr>(a);
-	normalize<Tr>(&c);
-	a->tv_sec -= c.tv_sec;
-	Tr::frac(*a) -= Tr::frac(c);
+	a->tv_sec = op(a->tv_sec, c.tv_sec);
+	Tr::frac(*a) = op(Tr::frac(*a), Tr::frac(c));
 	normalize<Tr>(a);
 }
 
@@ -81,6 +72,12 @@ template <class Tr> int compare_ptrs(const void *a, const void *b) noexcept
 {
 	return compare<Tr>(*static_cast<typename Tr::T *const *>(a),
 			   *static_cast<typename Tr::T *const *>(b));
+}
+
+template <class Tr> void sort(typename Tr::T **arr, size_t len) noexcept
+{
+	if (arr && len > 1)
+		qsort(arr, len, sizeof(*arr), compare_ptrs<Tr>);
 }
 
 /*
@@ -128,62 +125,39 @@ long insert(typename Tr::T **arr, size_t *len, size_t size, typename Tr::T *t) n
 
 } // namespace
 
+/*
+ * The exported functions of one time type: ts_*() for struct timespec
+ * (ts-util.h), tv_*() for struct timeval (tv-util.h). Each is its
+ * algorithm above on that type's traits; the header's declaration gives
+ * it its symbol (VENT_SYMBOL()).
+ */
+#define VENT_TIME_UTIL(P, T, Tr)                                                            \
+	VENT_PUBLIC void P##_normalize(T *t) noexcept { normalize<Tr>(t); }                  \
+	VENT_PUBLIC void P##_add(T *t1, const T *t2) noexcept                                \
+	{                                                                                    \
+		combine<Tr>(t1, t2, [](auto x, auto y) { return x + y; });                   \
+	}                                                                                    \
+	VENT_PUBLIC void P##_subtract(T *t1, const T *t2) noexcept                           \
+	{                                                                                    \
+		combine<Tr>(t1, t2, [](auto x, auto y) { return x - y; });                   \
+	}                                                                                    \
+	VENT_PUBLIC int P##_compare(const T *t1, const T *t2) noexcept                       \
+	{                                                                                    \
+		return compare<Tr>(t1, t2);                                                  \
+	}                                                                                    \
+	VENT_PUBLIC void P##_sort(T **arr, size_t len) noexcept { sort<Tr>(arr, len); }      \
+	VENT_PUBLIC long P##_search(T *const *arr, size_t len, T *t) noexcept                \
+	{                                                                                    \
+		return search<Tr>(arr, len, t);                                              \
+	}                                                                                    \
+	VENT_PUBLIC long P##_insert(T **arr, size_t *len, size_t size, T *t) noexcept        \
+	{                                                                                    \
+		return insert<Tr>(arr, len, size, t);                                        \
+	}
+
 extern "C" {
 
-VENT_PUBLIC void ts_normalize(struct timespec *ts) noexcept { normalize<TsTraits>(ts); }
-VENT_PUBLIC void ts_add(struct timespec *t1, const struct timespec *t2) noexcept
-{
-	add<TsTraits>(t1, t2);
-}
-VENT_PUBLIC void ts_subtract(struct timespec *t1, const struct timespec *t2) noexcept
-{
-	subtract<TsTraits>(t1, t2);
-}
-VENT_PUBLIC int ts_compare(const struct timespec *ts1, const struct timespec *ts2) noexcept
-{
-	return compare<TsTraits>(ts1, ts2);
-}
-VENT_PUBLIC void ts_sort(struct timespec **tss, size_t len) noexcept
-{
-	if (tss && len > 1)
-		qsort(tss, len, sizeof(*tss), compare_ptrs<TsTraits>);
-}
-VENT_PUBLIC long ts_search(struct timespec *const *tss, size_t len, struct timespec *ts) noexcept
-{
-	return search<TsTraits>(tss, len, ts);
-}
-VENT_PUBLIC long ts_insert(struct timespec **tss, size_t *len, size_t size,
-			   struct timespec *ts) noexcept
-{
-	return insert<TsTraits>(tss, len, size, ts);
-}
-
-VENT_PUBLIC void tv_normalize(struct timeval *tv) noexcept { normalize<TvTraits>(tv); }
-VENT_PUBLIC void tv_add(struct timeval *t1, const struct timeval *t2) noexcept
-{
-	add<TvTraits>(t1, t2);
-}
-VENT_PUBLIC void tv_subtract(struct timeval *t1, const struct timeval *t2) noexcept
-{
-	subtract<TvTraits>(t1, t2);
-}
-VENT_PUBLIC int tv_compare(const struct timeval *tv1, const struct timeval *tv2) noexcept
-{
-	return compare<TvTraits>(tv1, tv2);
-}
-VENT_PUBLIC void tv_sort(struct timeval **tvs, size_t len) noexcept
-{
-	if (tvs && len > 1)
-		qsort(tvs, len, sizeof(*tvs), compare_ptrs<TvTraits>);
-}
-VENT_PUBLIC long tv_search(struct timeval *const *tvs, size_t len, struct timeval *tv) noexcept
-{
-	return search<TvTraits>(tvs, len, tv);
-}
-VENT_PUBLIC long tv_insert(struct timeval **tvs, size_t *len, size_t size,
-			   struct timeval *tv) noexcept
-{
-	return insert<TvTraits>(tvs, len, size, tv);
-}
+VENT_TIME_UTIL(ts, struct timespec, TsTraits)
+VENT_TIME_UTIL(tv, struct timeval, TvTraits)
 
 } // extern "C"
