@@ -114,9 +114,8 @@ public:
 		pos_.set(h_[idx].id, kNotQueued);
 		size_t last = h_.size() - 1;
 		if (idx != last) {
-			h_[idx] = h_[last];
+			place(idx, h_[last]);
 			h_.pop_back();
-			pos_.set(h_[idx].id, idx);
 			if (idx > 0 && less(h_[idx], h_[parent(idx)]))
 				sift_up(idx);
 			else
@@ -138,6 +137,13 @@ public:
 private:
 	static size_t parent(size_t i) noexcept { return (i - 1) / 4; }
 
+	// Writes @e at @i and tells the owner where it is.
+	void place(size_t i, const Entry &e) noexcept
+	{
+		h_[i] = e;
+		pos_.set(e.id, static_cast<uint32_t>(i));
+	}
+
 	// Hole-based sifting: the moving entry is written once at the end.
 	void sift_up(size_t i) noexcept
 	{
@@ -146,12 +152,10 @@ private:
 			size_t p = parent(i);
 			if (!less(e, h_[p]))
 				break;
-			h_[i] = h_[p];
-			pos_.set(h_[i].id, static_cast<uint32_t>(i));
+			place(i, h_[p]);
 			i = p;
 		}
-		h_[i] = e;
-		pos_.set(e.id, static_cast<uint32_t>(i));
+		place(i, e);
 	}
 
 	void sift_down(size_t i) noexcept
@@ -169,12 +173,10 @@ private:
 					best = k;
 			if (!less(h_[best], e))
 				break;
-			h_[i] = h_[best];
-			pos_.set(h_[i].id, static_cast<uint32_t>(i));
+			place(i, h_[best]);
 			i = best;
 		}
-		h_[i] = e;
-		pos_.set(e.id, static_cast<uint32_t>(i));
+		place(i, e);
 	}
 
 	PodArray<Entry, true> h_;
