@@ -1995,6 +1995,61 @@ static void test_aio_free_with_ring_in_flight(void **state)
 	free_dispatcher(dsp);
 }
 
+/* vent_aio_free() from another thread than the loop's, with requests in
+ * the kernel (cold reads): every request still gets its real result. */
+static void on_done_any(int id, ssize_t result, void *arg)
+{
+	struct rec *r = arg;
+
+	r->id = id;
+	r->result = result;
+	r->count++;
+}
+
+struct offfree {
+	struct vent_aio *aio;
+};
+
+static void *free_elsewhere(void *arg)
+{
+	struct offfree *o = arg;
+
+	vent_aio_free(o->aio);
+	return NULL;
+}
+
+static void test_aio_free_on_other_thread(void **state)
+{
+	enum { N = 64, SIZE = 8 << 20 };
+	struct dispatcher *dsp = new_dispatcher(CLOCK_MONOTONIC);
+	struct offfree o = { vent_aio_new_backend(dsp, VENT_AIO_URING) };
+	static struct rec r[N];
+	static char buf[N][4096];
+	pthread_t t;
+	int fd;
+
+	(void)state;
+	memset(r, 0, sizeof(r));
+	fd = openat(tmpfd, "offthread", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	assert_int_equal(ftruncate(fd, SIZE), 0);
+	assert_int_equal(pwrite(fd, "data", 4, SIZE - 4096), 4);
+	assert_int_equal(fdatasync(fd), 0);
+	assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	for (int i = 0; i < N; i++)
+		assert_true(vent_aio_pread(o.aio, fd, buf[i], 4096,
+					   (int64_t)(i * 37 % (SIZE / 4096)) * 4096, on_done_any,
+					   &r[i]) > 0);
+	pump(dsp); /* all handed to the kernel by this thread */
+	assert_int_equal(pthread_create(&t, NULL, free_elsewhere, &o), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(r[i].count, 1);
+		assert_int_equal(r[i].result, 4096);
+	}
+	close(fd);
+	free_dispatcher(dsp);
+}
+
 /* --- faults: run with test/harden/failalloc.so in LD_PRELOAD ------------- */
 
 static void (*fa_arm)(long);
@@ -2119,6 +2174,7 @@ int main(int argc, char **argv)
 		ACASE(test_aio_fallback_routes),
 		ACASE(test_aio_backends_equivalent),
 		ACASE(test_aio_free_with_ring_in_flight),
+		ACASE(test_aio_free_on_other_thread),
 	};
 	const struct CMUnitTest faults[] = {
 		ACASE(test_aio_alloc_failures),

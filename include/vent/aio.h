@@ -75,7 +75,10 @@
  *   rest wait in the pool's memory and can be cancelled until then.
  * - The ring's calls after the first request must come from one thread
  *   (the thread whose poll first submits becomes the ring's only
- *   submitter, IORING_SETUP_SINGLE_ISSUER).
+ *   submitter, IORING_SETUP_SINGLE_ISSUER). vent_aio_free() may still
+ *   run on another thread: it then waits for the requests in the kernel
+ *   by the completion eventfd, without entering the ring, and reports
+ *   them as on the loop thread.
  * - vent_aio_free() takes longer (about 25 ms when idle): closing a ring
  *   makes the kernel notify the closing thread, which would interrupt its
  *   next wait; vent_aio_free() waits for that notification (at most 2 s).

@@ -176,6 +176,7 @@ private:
 	void route_forget(int fd) noexcept;
 	void ring_finish(detail::AioReq *r, int res) noexcept;
 	void ring_flush() noexcept;
+	void ring_drain_cq() noexcept;
 	void ring_reap() noexcept;
 	void ring_wait_all() noexcept;
 

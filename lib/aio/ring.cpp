@@ -11,6 +11,7 @@
 #include <new>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -333,6 +334,19 @@ void Aio::ring_finish(AioReq *r, int res) noexcept
 	batch_.push(r);
 }
 
+// Moves the completions in the queue to batch_ (without entering).
+void Aio::ring_drain_cq() noexcept
+{
+	unsigned head, n = 0;
+	struct io_uring_cqe *cqe;
+	io_uring_for_each_cqe(ring_, head, cqe)
+	{
+		ring_finish(static_cast<AioReq *>(io_uring_cqe_get_data(cqe)), cqe->res);
+		n++;
+	}
+	io_uring_cq_advance(ring_, n);
+}
+
 // Moves the completed requests to batch_. With DEFER_TASKRUN, completions
 // are posted into the queue only when this thread enters the ring: enter
 // once if the kernel flags pending work (or cannot flag it).
@@ -346,14 +360,7 @@ void Aio::ring_reap() noexcept
 			(IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW);
 	if (enter)
 		io_uring_get_events(ring_);
-	unsigned head, n = 0;
-	struct io_uring_cqe *cqe;
-	io_uring_for_each_cqe(ring_, head, cqe)
-	{
-		ring_finish(static_cast<AioReq *>(io_uring_cqe_get_data(cqe)), cqe->res);
-		n++;
-	}
-	io_uring_cq_advance(ring_, n);
+	ring_drain_cq();
 }
 
 // Hands the waiting requests to the kernel, as many as the completion
@@ -405,16 +412,18 @@ void Aio::ring_wait_all() noexcept
 {
 	while (ring_inflight_ > 0) {
 		int rc = io_uring_submit_and_wait(ring_, 1);
-		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY && rc != -ETIME)
-			break; // cannot wait (not the issuing thread): abandoned
-		unsigned head, n = 0;
-		struct io_uring_cqe *cqe;
-		io_uring_for_each_cqe(ring_, head, cqe)
-		{
-			ring_finish(static_cast<AioReq *>(io_uring_cqe_get_data(cqe)), cqe->res);
-			n++;
+		if (rc == -EEXIST) {
+			// Not the ring's submitter (vent_aio_free() on another
+			// thread): wait for the completions without entering.
+			struct pollfd pfd = {wake_.fd(), POLLIN, 0};
+			if (io_uring_cq_ready(ring_) == 0)
+				::poll(&pfd, 1, 100);
+			wake_.drain();
+		} else if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY &&
+			   rc != -ETIME) {
+			break; // cannot wait: abandoned
 		}
-		io_uring_cq_advance(ring_, n);
+		ring_drain_cq();
 	}
 }
 
@@ -441,6 +450,7 @@ void Aio::route_release(const AioReq &) noexcept {}
 void Aio::route_forget(int) noexcept {}
 void Aio::ring_finish(AioReq *, int) noexcept {}
 void Aio::ring_reap() noexcept {}
+void Aio::ring_drain_cq() noexcept {}
 void Aio::ring_flush() noexcept {}
 void Aio::ring_wait_all() noexcept {}
 
