@@ -12,7 +12,10 @@
  * a noisy neighbour hits all of them alike; the median is reported.
  * Offsets are random (a fixed seed, the same for every run) or sequential;
  * --cold evicts the file from the page cache (POSIX_FADV_DONTNEED) before
- * every run. "cpu us" is the median CPU time per read of the whole child
+ * every run. With --op meta, each operation is openat + statx (of the new
+ * fd, AT_EMPTY_PATH) + close of one of 1000 files in a fresh directory,
+ * chained per slot; libuv does uv_fs_open + uv_fs_fstat + uv_fs_close.
+ * "cpu us" is the median CPU time per read (or file) of the whole child
  * (every thread, user and system): on a shared, loaded machine it varies
  * much less than the rate.
  */
@@ -50,6 +53,8 @@ static const char usage[] =
 	"  -i, --impl I         only sync, vent or libuv\n"
 	"  -p, --pattern P      random or seq offsets (default random)\n"
 	"  -c, --cold           evict the file from the page cache before each run\n"
+	"  -o, --op OP          read (4 KiB preads, default) or meta (openat + statx +\n"
+	"                       close of one of 1000 small files, counted per file)\n"
 	"  -m, --size MIB       file size (default 16)\n"
 	"  -d, --dir DIR        where the file goes (default $TMPDIR or /tmp)\n"
 	"      --json           JSON rows instead of the table\n"
@@ -65,6 +70,10 @@ static int random_offsets = 1;
 static long file_blocks = 4096; /* 16 MiB, read round and round */
 static char (*bufs)[BLOCK];
 static int64_t *offsets; /* per read, computed once: the same for every run */
+static int meta;         /* --op meta */
+static int meta_dir = -1;
+static char meta_path[4096]; /* the directory of the files */
+enum { META_FILES = 1000 };
 
 static int64_t offset_of(long i)
 {
@@ -102,6 +111,31 @@ static int run_sync(int threads, double *secs)
 	return 0;
 }
 
+static void meta_name(long i, char *name, size_t size)
+{
+	snprintf(name, size, "f%ld", i % META_FILES);
+}
+
+static int run_sync_meta(int threads, double *secs)
+{
+	int64_t t0 = bench_now_ns();
+	struct statx stx;
+	char name[32];
+
+	(void)threads;
+	for (long i = 0; i < nreads; i++) {
+		int f;
+
+		meta_name(i, name, sizeof(name));
+		f = openat(meta_dir, name, O_RDONLY | O_CLOEXEC);
+		if (f < 0 || statx(f, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &stx) < 0 ||
+		    close(f) < 0)
+			return -1;
+	}
+	*secs = (double)(bench_now_ns() - t0) / 1e9;
+	return 0;
+}
+
 /* --- vent: a dispatcher and a pool; each completion submits the next ----- */
 
 static struct vent_aio *vaio;
@@ -124,6 +158,56 @@ static void on_vent_read(int id, ssize_t result, void *arg)
 	}
 }
 
+/* --op meta: slot s runs openat -> statx -> close, then the next file. */
+struct meta_slot {
+	int step; /* 0 openat, 1 statx, 2 close */
+	int fd;
+	struct statx stx;
+};
+static struct meta_slot *mslots;
+
+static void on_vent_meta(int id, ssize_t result, void *arg);
+
+static int meta_open_next(struct meta_slot *m)
+{
+	char name[32];
+
+	meta_name(submitted++, name, sizeof(name));
+	m->step = 0;
+	return vent_aio_openat(vaio, meta_dir, name, O_RDONLY | O_CLOEXEC, 0, on_vent_meta, m);
+}
+
+static void on_vent_meta(int id, ssize_t result, void *arg)
+{
+	struct meta_slot *m = arg;
+	int rc = 0;
+
+	(void)id;
+	if (result < 0) {
+		failed = 1;
+		return;
+	}
+	switch (m->step) {
+	case 0:
+		m->fd = (int)result;
+		m->step = 1;
+		rc = vent_aio_statx(vaio, m->fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &m->stx,
+				    on_vent_meta, m);
+		break;
+	case 1:
+		m->step = 2;
+		rc = vent_aio_close(vaio, m->fd, on_vent_meta, m);
+		break;
+	default:
+		completed++;
+		if (submitted < nreads)
+			rc = meta_open_next(m);
+		break;
+	}
+	if (rc < 0)
+		failed = 1;
+}
+
 static int run_vent_backend(int backend, int threads, double *secs)
 {
 	struct dispatcher *dsp = new_dispatcher(CLOCK_MONOTONIC);
@@ -134,9 +218,10 @@ static int run_vent_backend(int backend, int threads, double *secs)
 		return -1;
 	submitted = completed = 0;
 	t0 = bench_now_ns();
-	for (int s = 0; s < inflight && submitted < nreads; s++, submitted++)
-		if (vent_aio_pread(vaio, fd, bufs[s], BLOCK, offset_of(submitted), on_vent_read,
-				   (void *)(intptr_t)s) <= 0)
+	for (int s = 0; s < inflight && submitted < nreads; s++)
+		if (meta ? meta_open_next(&mslots[s]) <= 0
+			 : vent_aio_pread(vaio, fd, bufs[s], BLOCK, offset_of(submitted++),
+					  on_vent_read, (void *)(intptr_t)s) <= 0)
 			return -1;
 	while (completed < nreads && !failed)
 		if (vent_wait(dsp, -1, NULL) < 0)
@@ -180,6 +265,45 @@ static void on_uv_read(uv_fs_t *req)
 	}
 }
 
+/* --op meta on libuv: uv_fs_open -> uv_fs_fstat -> uv_fs_close. */
+static void on_uv_meta(uv_fs_t *req);
+
+static int uv_meta_next(uv_fs_t *req)
+{
+	char name[64];
+
+	meta_name(submitted++, name, sizeof(name));
+	req->data = (void *)(intptr_t)0;
+	/* libuv resolves relative paths against the working directory */
+	return uv_fs_open(&uvloop, req, name, O_RDONLY | O_CLOEXEC, 0, on_uv_meta);
+}
+
+static void on_uv_meta(uv_fs_t *req)
+{
+	intptr_t step = (intptr_t)req->data;
+	ssize_t res = req->result;
+	int rc = 0;
+
+	uv_fs_req_cleanup(req);
+	if (res < 0) {
+		failed = 1;
+		return;
+	}
+	if (step == 0) {
+		req->data = (void *)(intptr_t)(1 | (res << 2));
+		rc = uv_fs_fstat(&uvloop, req, (uv_file)res, on_uv_meta);
+	} else if ((step & 3) == 1) {
+		req->data = (void *)(intptr_t)(2 | (step & ~(intptr_t)3));
+		rc = uv_fs_close(&uvloop, req, (uv_file)(step >> 2), on_uv_meta);
+	} else {
+		completed++;
+		if (submitted < nreads)
+			rc = uv_meta_next(req);
+	}
+	if (rc < 0)
+		failed = 1;
+}
+
 static int run_libuv(int threads, double *secs)
 {
 	char n[16];
@@ -192,11 +316,12 @@ static int run_libuv(int threads, double *secs)
 		return -1;
 	submitted = completed = 0;
 	t0 = bench_now_ns();
-	for (int s = 0; s < inflight && submitted < nreads; s++, submitted++) {
+	for (int s = 0; s < inflight && submitted < nreads; s++) {
 		uv_buf_t b = uv_buf_init(bufs[s], BLOCK);
 
-		if (uv_fs_read(&uvloop, &uvreqs[s], fd, &b, 1, offset_of(submitted), on_uv_read) <
-		    0)
+		if (meta ? uv_meta_next(&uvreqs[s]) < 0
+			 : uv_fs_read(&uvloop, &uvreqs[s], fd, &b, 1, offset_of(submitted++),
+				      on_uv_read) < 0)
 			return -1;
 	}
 	uv_run(&uvloop, UV_RUN_DEFAULT);
@@ -281,11 +406,11 @@ static int run_rounds(struct config *cfg, int n)
 		cmed = bench_median(u, (size_t)repeat);
 		if (json)
 			printf("%s\n  {\"impl\": \"%s\", \"threads\": %d, \"reads\": %ld, "
-			       "\"inflight\": %d, \"pattern\": \"%s\", \"cold\": %s, "
+			       "\"inflight\": %d, \"op\": \"%s\", \"pattern\": \"%s\", \"cold\": %s, "
 			       "\"repeat\": %d, \"median_per_s\": %.0f, \"min_per_s\": %.0f, "
 			       "\"max_per_s\": %.0f, \"cpu_us_per_read\": %.2f}",
 			       first_row ? "[" : ",", cfg[i].name, cfg[i].threads, nreads, inflight,
-			       random_offsets ? "random" : "seq", cold ? "true" : "false", repeat, med,
+			       meta ? "meta" : "read", random_offsets ? "random" : "seq", cold ? "true" : "false", repeat, med,
 			       v[0], v[repeat - 1], cmed);
 		else
 			printf("%-10s %7d %8d %12.0f %12.0f %12.0f %8.2f\n", cfg[i].name,
@@ -314,6 +439,7 @@ int main(int argc, char **argv)
 		{ "backend", required_argument, NULL, 'b' },
 		{ "pattern", required_argument, NULL, 'p' },
 		{ "cold", no_argument, NULL, 'c' },
+		{ "op", required_argument, NULL, 'o' },
 		{ "size", required_argument, NULL, 'm' },
 		{ "dir", required_argument, NULL, 'd' },
 		{ "impl", required_argument, NULL, 'i' },
@@ -330,7 +456,7 @@ int main(int argc, char **argv)
 	char *tok, *save;
 	int c, rc = 0, maxq = 0;
 
-	while ((c = getopt_long(argc, argv, "n:q:r:t:b:p:cm:d:i:jsh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:q:r:t:b:p:co:m:d:i:jsh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			nreads = parse(optarg, "-n", 1, 100000000);
@@ -360,6 +486,13 @@ int main(int argc, char **argv)
 			break;
 		case 'c':
 			cold = 1;
+			break;
+		case 'o':
+			if (strcmp(optarg, "read") && strcmp(optarg, "meta")) {
+				fprintf(stderr, "aio-bench: invalid value '%s' for -o\n%s", optarg, usage);
+				return 2;
+			}
+			meta = !strcmp(optarg, "meta");
 			break;
 		case 'm':
 			file_blocks = parse(optarg, "-m", 1, 65536) * (1024 * 1024 / BLOCK);
@@ -411,8 +544,31 @@ int main(int argc, char **argv)
 	unlink(path);
 	bufs = calloc((size_t)maxq, BLOCK);
 	offsets = calloc((size_t)nreads, sizeof(*offsets));
-	if (!bufs || !offsets)
+	mslots = calloc((size_t)maxq, sizeof(*mslots));
+	if (!bufs || !offsets || !mslots)
 		return 1;
+	if (meta) {
+		/* The files, in a directory of their own (and the working
+		 * directory, for libuv's paths). */
+		char mdir[4096], name[32];
+
+		snprintf(mdir, sizeof(mdir), "%s/aio-bench-meta.XXXXXX", dir);
+		/* meta_path absolute: the working directory becomes mdir */
+		if (!mkdtemp(mdir) || !realpath(mdir, meta_path) ||
+		    (meta_dir = open(mdir, O_RDONLY | O_DIRECTORY)) < 0 || chdir(mdir) < 0) {
+			perror(mdir);
+			return 1;
+		}
+		for (long i = 0; i < META_FILES; i++) {
+			int f;
+
+			meta_name(i, name, sizeof(name));
+			f = openat(meta_dir, name, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+			if (f < 0 || write(f, "x", 1) != 1 || close(f) < 0)
+				return 1;
+		}
+
+	}
 	make_offsets();
 	memset(bufs[0], 'x', BLOCK);
 	for (long i = 0; i < file_blocks; i++)
@@ -426,7 +582,13 @@ int main(int argc, char **argv)
 		if (pread(fd, bufs[0], BLOCK, (off_t)i * BLOCK) != BLOCK)
 			return 1;
 
-	if (!json) {
+	if (!json && meta) {
+		printf("# %ld openat + statx + close of %d small files, median of %d interleaved "
+		       "rounds\n",
+		       nreads, META_FILES, repeat);
+		printf("%-10s %7s %8s %12s %12s %12s %8s\n", "impl", "threads", "inflight",
+		       "files/s", "min", "max", "cpu us");
+	} else if (!json) {
 		printf("# %ld preads of 4 KiB, %s offsets in a %s %ld MiB file, median of %d "
 		       "interleaved rounds\n",
 		       nreads, random_offsets ? "random" : "sequential",
@@ -442,7 +604,8 @@ int main(int argc, char **argv)
 
 		inflight = (int)parse(tok, "-q", 1, 4096);
 		if (WANT("sync"))
-			cfg[n++] = (struct config){ "sync", run_sync, 1, { 0 }, { 0 } };
+			cfg[n++] = (struct config){ "sync", meta ? run_sync_meta : run_sync, 1, { 0 },
+						    { 0 } };
 		if (WANT("vent") && strcmp(backend, "pool"))
 			cfg[n++] = (struct config){ "vent-uring", run_vent_uring, 1, { 0 }, { 0 } };
 		snprintf(path, sizeof(path), "%s", threads_list);
@@ -460,6 +623,17 @@ int main(int argc, char **argv)
 	}
 	if (json)
 		printf("\n]\n");
+	if (meta) {
+		char name[32];
+
+		for (long i = 0; i < META_FILES; i++) {
+			meta_name(i, name, sizeof(name));
+			unlinkat(meta_dir, name, 0);
+		}
+		close(meta_dir);
+		rmdir(meta_path);
+	}
+	free(mslots);
 	close(fd);
 	free(bufs);
 	free(offsets);
