@@ -1962,41 +1962,60 @@ static void test_aio_backends_equivalent(void **state)
 	free_dispatcher(eq_dsp);
 }
 
-/* vent_aio_free() with reads in the kernel (evicted pages): it waits for
- * them, each reports its real result, none is cancelled. */
+/* Reads in the kernel for vent_aio_free() to wait for: IN_FLIGHT cold
+ * reads (evicted pages) of @name, handed to the kernel by this thread;
+ * their records in inflight_rec[]. Returns the file's fd. */
+enum { IN_FLIGHT = 64, IN_FLIGHT_SIZE = 8 << 20 };
+static struct rec inflight_rec[IN_FLIGHT];
+
+static int reads_in_flight(struct dispatcher *dsp, struct vent_aio *aio, const char *name,
+			   vent_aio_cb cb)
+{
+	static char buf[IN_FLIGHT][4096];
+	int fd;
+
+	memset(inflight_rec, 0, sizeof(inflight_rec));
+	fd = openat(tmpfd, name, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	assert_int_equal(ftruncate(fd, IN_FLIGHT_SIZE), 0);
+	assert_int_equal(pwrite(fd, "data", 4, IN_FLIGHT_SIZE - 4096), 4);
+	assert_int_equal(fdatasync(fd), 0);
+	assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	for (int i = 0; i < IN_FLIGHT; i++)
+		assert_true(vent_aio_pread(aio, fd, buf[i], 4096,
+					   (int64_t)(i * 37 % (IN_FLIGHT_SIZE / 4096)) * 4096, cb,
+					   &inflight_rec[i]) > 0);
+	pump(dsp); /* all handed to the kernel */
+	return fd;
+}
+
+/* Each of them reported once, with its real result. */
+static void check_in_flight_reported(void)
+{
+	for (int i = 0; i < IN_FLIGHT; i++) {
+		assert_int_equal(inflight_rec[i].count, 1);
+		assert_int_equal(inflight_rec[i].result, 4096);
+	}
+}
+
+/* vent_aio_free() with reads in the kernel: it waits for them, each
+ * reports its real result, none is cancelled. */
 static void test_aio_free_with_ring_in_flight(void **state)
 {
-	enum { N = 64, SIZE = 8 << 20 };
 	struct dispatcher *dsp = new_dispatcher(CLOCK_MONOTONIC);
 	struct vent_aio *aio = vent_aio_new_backend(dsp, VENT_AIO_URING);
-	static struct rec r[N];
-	static char buf[N][4096];
 	int fd;
 
 	(void)state;
-	memset(r, 0, sizeof(r));
-	fd = openat(tmpfd, "inflight", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
-	assert_int_equal(ftruncate(fd, SIZE), 0);
-	assert_int_equal(pwrite(fd, "data", 4, SIZE - 4096), 4);
-	assert_int_equal(fdatasync(fd), 0);
-	assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
-	for (int i = 0; i < N; i++)
-		assert_true(vent_aio_pread(aio, fd, buf[i], 4096,
-					   (int64_t)(i * 37 % (SIZE / 4096)) * 4096, on_done,
-					   &r[i]) > 0);
-	pump(dsp); /* all handed to the kernel */
+	fd = reads_in_flight(dsp, aio, "inflight", on_done);
 	vent_aio_free(aio);
-	assert_int_equal(ncallbacks, N);
-	for (int i = 0; i < N; i++) {
-		assert_int_equal(r[i].count, 1);
-		assert_int_equal(r[i].result, 4096);
-	}
+	assert_int_equal(ncallbacks, IN_FLIGHT);
+	check_in_flight_reported();
 	close(fd);
 	free_dispatcher(dsp);
 }
 
-/* vent_aio_free() from another thread than the loop's, with requests in
- * the kernel (cold reads): every request still gets its real result. */
+/* vent_aio_free() on another thread than the ring's submitter, with reads
+ * in the kernel: the same (the callbacks run on the freeing thread). */
 static void on_done_any(int id, ssize_t result, void *arg)
 {
 	struct rec *r = arg;
@@ -2006,46 +2025,24 @@ static void on_done_any(int id, ssize_t result, void *arg)
 	r->count++;
 }
 
-struct offfree {
-	struct vent_aio *aio;
-};
-
-static void *free_elsewhere(void *arg)
+static void *free_elsewhere(void *aio)
 {
-	struct offfree *o = arg;
-
-	vent_aio_free(o->aio);
+	vent_aio_free(aio);
 	return NULL;
 }
 
 static void test_aio_free_on_other_thread(void **state)
 {
-	enum { N = 64, SIZE = 8 << 20 };
 	struct dispatcher *dsp = new_dispatcher(CLOCK_MONOTONIC);
-	struct offfree o = { vent_aio_new_backend(dsp, VENT_AIO_URING) };
-	static struct rec r[N];
-	static char buf[N][4096];
+	struct vent_aio *aio = vent_aio_new_backend(dsp, VENT_AIO_URING);
 	pthread_t t;
 	int fd;
 
 	(void)state;
-	memset(r, 0, sizeof(r));
-	fd = openat(tmpfd, "offthread", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
-	assert_int_equal(ftruncate(fd, SIZE), 0);
-	assert_int_equal(pwrite(fd, "data", 4, SIZE - 4096), 4);
-	assert_int_equal(fdatasync(fd), 0);
-	assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
-	for (int i = 0; i < N; i++)
-		assert_true(vent_aio_pread(o.aio, fd, buf[i], 4096,
-					   (int64_t)(i * 37 % (SIZE / 4096)) * 4096, on_done_any,
-					   &r[i]) > 0);
-	pump(dsp); /* all handed to the kernel by this thread */
-	assert_int_equal(pthread_create(&t, NULL, free_elsewhere, &o), 0);
+	fd = reads_in_flight(dsp, aio, "offthread", on_done_any);
+	assert_int_equal(pthread_create(&t, NULL, free_elsewhere, aio), 0);
 	assert_int_equal(pthread_join(t, NULL), 0);
-	for (int i = 0; i < N; i++) {
-		assert_int_equal(r[i].count, 1);
-		assert_int_equal(r[i].result, 4096);
-	}
+	check_in_flight_reported();
 	close(fd);
 	free_dispatcher(dsp);
 }
