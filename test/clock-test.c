@@ -12,7 +12,9 @@
  * executable comes first in the symbol lookup), to make it fail on demand.
  */
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <sys/timerfd.h>
 
 #include <vent/event.h>
@@ -163,6 +165,69 @@ static void test_clock_breaks_while_due(void **state)
 	free_dispatcher(d);
 }
 
+/* The fd callback of test_clock_breaks_in_batch(): breaks the clock, then
+ * re-arms the timer relative, which reads no clock from a callback. */
+static struct event *g_timer;
+
+static int break_and_rearm_cb(struct event *evt, uint32_t events)
+{
+	struct timespec soon = { 0, 1000000 };
+
+	(void)events;
+	break_clock(1);
+	assert_int_equal(event_mod_timeout(g_timer, &soon), 0);
+	event_remove(evt);
+	return EVENTCB_CONTINUE;
+}
+
+/*
+ * A relative re-arm from a callback is stamped when the batch ends. If the
+ * clock cannot be read then, it stays pending (it cannot fire early, so it
+ * does not fire) and is stamped by the first wait that can read the clock:
+ * its deadline is then after that read.
+ */
+static void test_clock_breaks_in_batch(void **state)
+{
+	struct dispatcher *d = new_dispatcher(CLOCK_MONOTONIC);
+	struct event a = { .fd = -1, .callback = counting_cb, .tmo = { 100, 0 } };
+	int p[2];
+
+	(void)state;
+	assert_non_null(d);
+	counted_calls = 0;
+	g_timer = &a;
+	assert_int_equal(event_add(d, &a), 0);
+	const struct timespec armed = a.tmo;
+	assert_int_equal(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+	struct event io = { .fd = p[1], .ep.events = EPOLLOUT, .callback = break_and_rearm_cb };
+	assert_int_equal(event_add(d, &io), 0);
+
+	assert_int_equal(vent_wait(d, 1000, NULL), 1);
+	/* Not stamped: the old deadline is gone, no new one yet. */
+	assert_int_equal(a.tmo.tv_sec, armed.tv_sec);
+	assert_int_equal(a.tmo.tv_nsec, armed.tv_nsec);
+	assert_int_equal(vent_wait(d, 20, NULL), 0);
+	assert_int_equal(counted_calls, 0);
+	break_clock(0);
+
+	struct timespec t0;
+	assert_int_equal(clock_gettime(CLOCK_MONOTONIC, &t0), 0);
+	int calls = 0;
+	for (int i = 0; i < 100 && calls == 0; i++) {
+		int rc = vent_wait(d, 1000, NULL);
+		assert_true(rc >= 0);
+		calls += rc;
+	}
+	struct timespec t1;
+	assert_int_equal(clock_gettime(CLOCK_MONOTONIC, &t1), 0);
+	assert_int_equal(counted_calls, 1);
+	/* Stamped after t0 (+1 ms): it counted_calls no earlier than that. */
+	assert_true((t1.tv_sec - t0.tv_sec) * 1000000000LL + t1.tv_nsec - t0.tv_nsec >= 1000000);
+	free_dispatcher(d);
+	close(p[0]);
+	close(p[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -170,6 +235,7 @@ int main(void)
 		CASE(test_alarm_clocks),
 		CASE(test_clock_breaks_later),
 		CASE(test_clock_breaks_while_due),
+		CASE(test_clock_breaks_in_batch),
 	};
 
 	return cmocka_run_group_tests_name("clock", tests, NULL, NULL);

@@ -39,6 +39,7 @@ static clockid_t g_clock = CLOCK_MONOTONIC;
 static int seq;
 static int g_calls;
 static int g_early;
+static int g_in_cb; /* tt_cb() frames running */
 
 static int tt_cb(struct event *evt, uint32_t events)
 {
@@ -61,8 +62,12 @@ static int tt_cb(struct event *evt, uint32_t events)
 		while (read(evt->fd, buf, sizeof(buf)) > 0)
 			;
 	}
-	if (t->hook)
-		return t->hook(t);
+	if (t->hook) {
+		g_in_cb++;
+		int rc = t->hook(t);
+		g_in_cb--;
+		return rc;
+	}
 	return EVENTCB_CONTINUE;
 }
 
@@ -99,9 +104,17 @@ static int tt_add(struct dispatcher *d, struct tt *t, long long s, long long ns,
 static int tt_mod(struct tt *t, long long s, long long ns)
 {
 	struct timespec ts = { (time_t)s, (long)ns };
+	const int64_t before = clock_ns(g_clock);
 	int rc = event_mod_timeout(&t->e, &ts);
 
-	if (rc == 0)
+	if (rc != 0)
+		return rc;
+	if (g_in_cb && !(t->e.flags & TMO_ABS) && (s || ns))
+		/* From a callback the deadline is stamped when the batch ends
+		 * (event.h): what is known now is that it is not before the
+		 * call plus the timeout, which is what "never early" means. */
+		t->deadline = before + (int64_t)s * NS_PER_S + ns;
+	else
 		t->deadline = (t->e.tmo.tv_sec || t->e.tmo.tv_nsec) ? ts_ns(&t->e.tmo) : INT64_MAX;
 	return rc;
 }
@@ -1107,6 +1120,256 @@ static void test_push_later_then_earlier(void **state)
 	free_dispatcher(d);
 }
 
+/* ------------------------------------------------------------------------
+ * Batch-stamped re-arms: a relative event_mod_timeout() from a callback
+ * takes its deadline from one clock read when the batch ends (event.h).
+ */
+
+/* An always-ready fd event whose callback runs a step of the scenario. */
+struct stamp_io {
+	struct event e; /* first */
+	int (*step)(struct stamp_io *io);
+	int64_t end;    /* clock when the step returned */
+};
+
+static int stamp_io_cb(struct event *evt, uint32_t events)
+{
+	struct stamp_io *io = (struct stamp_io *)evt;
+	int rc;
+
+	(void)events;
+	g_in_cb++;
+	rc = io->step(io);
+	g_in_cb--;
+	io->end = now_ns();
+	return rc;
+}
+
+/* Adds two always-ready events (a pipe with a byte never read), run in the
+ * order added in one batch; returns the pipe. */
+static void stamp_ios(struct dispatcher *d, struct stamp_io io[2], int p[2])
+{
+	assert_int_equal(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+	assert_int_equal(write(p[1], "x", 1), 1);
+	for (int i = 0; i < 2; i++) {
+		memset(&io[i], 0, sizeof(io[i]));
+		io[i].e = __EVENT_INIT(stamp_io_cb, NULL, i ? p[1] : p[0], i ? EPOLLOUT : EPOLLIN,
+				       0, 0);
+		assert_int_equal(event_add(d, &io[i].e), 0);
+	}
+}
+
+static struct tt *g_st[4];
+static struct timespec g_tmo_in_batch;
+
+static int rearm_step(struct stamp_io *io)
+{
+	(void)io;
+	/* Outside a batch this would be {now + 5 ms}; here the deadline
+	 * waits for the end of the batch. */
+	assert_int_equal(tt_mod(g_st[0], 0, 5 * NS_PER_MS), 0);
+	g_tmo_in_batch = g_st[0]->e.tmo;
+	return EVENTCB_CONTINUE;
+}
+
+static int slow_step(struct stamp_io *io)
+{
+	(void)io;
+	sleep_ms(20); /* the rest of the batch */
+	return EVENTCB_CONTINUE;
+}
+
+static int nop_step(struct stamp_io *io)
+{
+	(void)io;
+	return EVENTCB_CONTINUE;
+}
+
+/*
+ * The deadline is the end of the batch plus the timeout: after the call,
+ * and after the callbacks that ran after it in the batch; the timer fires
+ * no earlier than that. Outside a batch the same call reads the clock.
+ */
+static void test_stamped_rearm_never_early(void **state)
+{
+	struct dispatcher *d = mkdsp(CLOCK_MONOTONIC);
+	struct stamp_io io[2];
+	struct tt t;
+	int p[2];
+
+	(void)state;
+	tt_init(&t, -1, 0);
+	assert_int_equal(tt_add(d, &t, 100, 0, 0), 0);
+	const struct timespec before = t.e.tmo;
+	stamp_ios(d, io, p);
+	g_st[0] = &t;
+	io[0].step = rearm_step;
+	io[1].step = slow_step;
+	assert_int_equal(vent_wait(d, 1000, NULL), 2);
+	/* Untouched during the batch, stamped when it ended. */
+	assert_true(g_tmo_in_batch.tv_sec == before.tv_sec &&
+		    g_tmo_in_batch.tv_nsec == before.tv_nsec);
+	const int64_t stamped = ts_ns(&t.e.tmo);
+	assert_true(stamped >= io[1].end + 5 * NS_PER_MS);
+	assert_true(stamped >= t.deadline); /* the call + 5 ms */
+	expect_normalised(&t.e.tmo);
+	t.deadline = stamped;
+	event_remove(&io[0].e);
+	event_remove(&io[1].e);
+	wait_calls(d, &t, 1);
+	assert_true(t.fired_at >= stamped);
+
+	/* Outside a batch: the deadline is there when the call returns. */
+	int64_t t0 = now_ns();
+	assert_int_equal(tt_mod(&t, 0, 5 * NS_PER_MS), 0);
+	assert_true(ts_ns(&t.e.tmo) >= t0 + 5 * NS_PER_MS);
+	assert_true(ts_ns(&t.e.tmo) <= now_ns() + 5 * NS_PER_MS);
+	wait_calls(d, &t, 2);
+	assert_int_equal(g_early, 0);
+	free_dispatcher(d);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* Re-arms in a deliberate order: ties in call order. */
+static int ties_step(struct stamp_io *io)
+{
+	(void)io;
+	/* c, a, b: the same stamped deadline, fired in this order. */
+	assert_int_equal(tt_mod(g_st[2], 0, 2 * NS_PER_MS), 0);
+	assert_int_equal(tt_mod(g_st[0], 0, 2 * NS_PER_MS), 0);
+	assert_int_equal(tt_mod(g_st[1], 0, 2 * NS_PER_MS), 0);
+	/* d: pushed later than its entry (armed at 1 ms), stamped too. */
+	assert_int_equal(tt_mod(g_st[3], 0, 30 * NS_PER_MS), 0);
+	return EVENTCB_CONTINUE;
+}
+
+/*
+ * Tie order of batch-stamped re-arms is call order (the arm sequence is
+ * taken by the call, the deadline by the batch's end); a stamped deadline
+ * that pushes a queued one later keeps its place among timers armed after
+ * the batch at the same deadline.
+ */
+static void test_stamped_ties_and_pushed_later(void **state)
+{
+	struct dispatcher *d = mkdsp(CLOCK_MONOTONIC);
+	struct stamp_io io[2];
+	struct tt t[5];
+	int p[2];
+
+	(void)state;
+	for (int i = 0; i < 5; i++) {
+		tt_init(&t[i], -1, 0);
+		t[i].idx = i;
+		if (i < 4)
+			g_st[i] = &t[i];
+	}
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(tt_add(d, &t[i], 60, 0, 0), 0);
+	assert_int_equal(tt_add(d, &t[3], 0, 1 * NS_PER_MS, 0), 0);
+	stamp_ios(d, io, p);
+	io[0].step = ties_step;
+	io[1].step = nop_step;
+	assert_int_equal(vent_wait(d, 1000, NULL), 2);
+	event_remove(&io[0].e);
+	event_remove(&io[1].e);
+	/* One clock read stamped all three. */
+	assert_true(ts_ns(&t[0].e.tmo) == ts_ns(&t[1].e.tmo));
+	assert_true(ts_ns(&t[0].e.tmo) == ts_ns(&t[2].e.tmo));
+	assert_true(ts_ns(&t[3].e.tmo) == ts_ns(&t[0].e.tmo) + 28 * NS_PER_MS);
+	/* t[4]: armed after the batch at d's stamped deadline: after d. */
+	assert_int_equal(tt_add(d, &t[4], t[3].e.tmo.tv_sec, t[3].e.tmo.tv_nsec, 1), 0);
+	for (int i = 0; i < 4; i++)
+		t[i].deadline = ts_ns(&t[i].e.tmo);
+	wait_calls(d, &t[4], 1);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(t[i].calls, 1);
+	assert_true(t[2].order < t[0].order);
+	assert_true(t[0].order < t[1].order);
+	assert_true(t[1].order < t[3].order);
+	assert_true(t[3].order < t[4].order);
+	/* d did not fire at its first deadline (1 ms): its entry was re-queued. */
+	assert_true(t[3].fired_at >= t[3].deadline);
+	assert_int_equal(g_early, 0);
+	free_dispatcher(d);
+	close(p[0]);
+	close(p[1]);
+}
+
+static struct tt *g_heap_tt;
+static struct tt g_reuse;
+
+static int rearm_remove_step(struct stamp_io *io)
+{
+	/* Re-armed, then removed and freed: the stamp must not touch it. */
+	assert_int_equal(tt_mod(g_heap_tt, 0, 1 * NS_PER_MS), 0);
+	assert_int_equal(event_remove(&g_heap_tt->e), 0);
+	free(g_heap_tt);
+	g_heap_tt = NULL;
+	/* Re-armed, then cancelled. */
+	assert_int_equal(tt_mod(g_st[0], 0, 1 * NS_PER_MS), 0);
+	assert_int_equal(tt_mod(g_st[0], 0, 0), 0);
+	/* Re-armed, removed, and its slot reused by an event with a timeout
+	 * of its own: the old stamp is not applied to the new event. */
+	assert_int_equal(tt_mod(g_st[1], 0, 1 * NS_PER_MS), 0);
+	assert_int_equal(event_remove(&g_st[1]->e), 0);
+	tt_init(&g_reuse, -1, 0);
+	g_reuse.e.flags |= TMO_ABS;
+	g_reuse.e.tmo = (struct timespec){ 1 << 30, 0 };
+	assert_int_equal(event_add(io->e.dsp, &g_reuse.e), 0);
+	/* Re-armed twice: the second call wins. */
+	assert_int_equal(tt_mod(g_st[2], 0, 1 * NS_PER_MS), 0);
+	assert_int_equal(tt_mod(g_st[2], 0, 3 * NS_PER_MS), 0);
+	return EVENTCB_CONTINUE;
+}
+
+/*
+ * A stamp whose event was removed (and freed), cancelled, removed with its
+ * slot reused, or re-armed again in the same batch is dropped: nothing
+ * fires for it, nothing is touched (ASan/valgrind see a freed event).
+ */
+static void test_stamped_rearm_then_remove(void **state)
+{
+	struct dispatcher *d = mkdsp(CLOCK_MONOTONIC);
+	struct stamp_io io[2];
+	struct tt t[3];
+	int p[2];
+
+	(void)state;
+	g_heap_tt = calloc(1, sizeof(*g_heap_tt));
+	assert_non_null(g_heap_tt);
+	tt_init(g_heap_tt, -1, 0);
+	assert_int_equal(tt_add(d, g_heap_tt, 60, 0, 0), 0);
+	for (int i = 0; i < 3; i++) {
+		tt_init(&t[i], -1, 0);
+		t[i].idx = i;
+		g_st[i] = &t[i];
+		assert_int_equal(tt_add(d, &t[i], 60, 0, 0), 0);
+	}
+	stamp_ios(d, io, p);
+	io[0].step = rearm_remove_step;
+	io[1].step = nop_step;
+	assert_int_equal(vent_wait(d, 1000, NULL), 2);
+	assert_null(g_heap_tt);
+	event_remove(&io[0].e);
+	event_remove(&io[1].e);
+	assert_true(t[0].e.tmo.tv_sec == 0 && t[0].e.tmo.tv_nsec == 0);
+	assert_null(t[1].e.dsp);
+	assert_true(g_reuse.e.tmo.tv_sec == 1 << 30 && g_reuse.e.tmo.tv_nsec == 0);
+	t[2].deadline = ts_ns(&t[2].e.tmo);
+	assert_true(t[2].deadline >= io[1].end + 3 * NS_PER_MS);
+	wait_calls(d, &t[2], 1);
+	/* Give the dropped ones time to misfire. */
+	assert_true(vent_wait(d, 20, NULL) >= 0);
+	assert_int_equal(t[0].calls, 0);
+	assert_int_equal(t[1].calls, 0);
+	assert_int_equal(g_reuse.calls, 0);
+	assert_int_equal(g_early, 0);
+	free_dispatcher(d);
+	close(p[0]);
+	close(p[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1126,6 +1389,9 @@ int main(void)
 		CASE(test_big_cohort_no_starvation),
 		CASE(test_lazy_requeue_model),
 		CASE(test_push_later_then_earlier),
+		CASE(test_stamped_rearm_never_early),
+		CASE(test_stamped_ties_and_pushed_later),
+		CASE(test_stamped_rearm_then_remove),
 	};
 
 	return cmocka_run_group_tests_name("timeout", tests, NULL, NULL);

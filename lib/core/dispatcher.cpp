@@ -274,6 +274,10 @@ int Dispatcher::add(struct event *evt)
 	evt->reason = REASON_EVENT_OCCURED;
 	// A deadline clamped to "never" needs no heap entry: it is kept as
 	// no timeout.
+	if (deadline == kStampPending) {
+		deadline = kNever;
+		abs = detail::deadline_to_timespec(kNever);
+	}
 	if (timed && deadline != kNever) {
 		const uint32_t seq = heap_.next_seq();
 		s.when = deadline;
@@ -377,18 +381,29 @@ int Dispatcher::mod_timeout(struct event *evt, const struct timespec &tmo) noexc
 		return 0;
 	}
 
+	const uint32_t pos = s.heap_pos;
+	if (dispatching_ && !(evt->flags & TMO_ABS)) {
+		// A negative value fails now, as it would outside a batch.
+		int64_t d;
+		if ((tmo.tv_sec < 0 || static_cast<unsigned long>(tmo.tv_nsec) >=
+					       static_cast<unsigned long>(detail::kNsPerSec)) &&
+		    !detail::timespec_to_deadline(tmo, false, 0, d))
+			return -EINVAL;
+		if (stamp_later(slot, s, tmo, pos))
+			return 0;
+	}
 	// The entry is read only if the deadline moves earlier; the load
 	// overlaps with the clock read (which orders loads, not prefetches).
-	const uint32_t pos = s.heap_pos;
 	if (pos != kNotQueued)
 		heap_.prefetch_entry(pos);
 	int64_t deadline;
 	struct timespec abs;
 	if (int rc = deadline_for(tmo, evt->flags & TMO_ABS, deadline, abs); rc < 0)
 		return rc;
-	if (deadline == kNever) {
+	if (deadline >= kStampPending) {
+		// kNever, or the one value below it that is reserved.
 		clear_timeout(s);
-		evt->tmo = abs;
+		evt->tmo = detail::deadline_to_timespec(kNever);
 		return 0;
 	}
 	if (pos == kNotQueued) {
@@ -418,6 +433,68 @@ int Dispatcher::mod_timeout(struct event *evt, const struct timespec &tmo) noexc
 }
 
 /*
+ * The re-arm of mod_timeout() from a callback with a relative @tmo: no clock
+ * read now; the deadline is stamped from the clock read that ends the batch
+ * (stamp_pending()), so it is never early and late by at most the rest of
+ * the batch. The old timeout ends here as with any re-arm: the slot takes
+ * the key (kStampPending, a fresh arm sequence), which its heap entry's key
+ * is not after, so a due or queued old deadline no longer fires. Returns
+ * false, having changed nothing, if the stamp cannot be recorded (out of
+ * memory): the caller then reads the clock as outside a batch.
+ */
+bool Dispatcher::stamp_later(uint32_t slot, Slot &s, const struct timespec &tmo,
+			     uint32_t pos) noexcept
+{
+	try {
+		if (stamps_.size() == stamps_.capacity())
+			stamps_.reserve(std::max<size_t>(64, stamps_.capacity() * 2));
+		if (pos == kNotQueued)
+			heap_.reserve_one();
+	} catch (...) {
+		return false;
+	}
+	const uint32_t seq = heap_.next_seq();
+	// A due or unarmed timeout gets an entry under the pending key: it
+	// sifts no further than its parent, being after every real deadline.
+	if (pos == kNotQueued)
+		heap_.push(kStampPending, slot, seq);
+	s.when = kStampPending;
+	s.seq = seq;
+	stamps_.push_back(Stamp{tmo, slot, seq});
+	return true;
+}
+
+void Dispatcher::stamp_pending() noexcept
+{
+	if (stamps_.empty())
+		return;
+	struct timespec t;
+	if (detail::clock_now(clock_, t) < 0)
+		return;
+	for (const Stamp &st : stamps_) {
+		Slot &s = slots_[st.slot];
+		if (!s.evt || s.when != kStampPending || s.seq != st.seq)
+			continue;
+		int64_t deadline = kNever;
+		struct timespec abs = {0, 0};
+		// The sign was checked by the call (mod_timeout()).
+		if (!detail::relative_deadline(t, st.rel, deadline, abs) ||
+		    deadline >= kStampPending) {
+			clear_timeout(s);
+			s.evt->tmo = detail::deadline_to_timespec(kNever);
+			continue;
+		}
+		// As any re-arm: the entry moves only if its key is after the
+		// new one (it holds kStampPending, or an older, later key).
+		if (deadline < heap_.at(s.heap_pos).when)
+			heap_.update(s.heap_pos, deadline, st.seq);
+		s.when = deadline;
+		s.evt->tmo = abs;
+	}
+	stamps_.clear();
+}
+
+/*
  * Brings the timerfd in line with the heap. Called when a wait ends (the
  * one place where the earliest deadline is known after all callbacks), and
  * on changes made outside any wait so that a foreign loop polling the epoll
@@ -428,7 +505,7 @@ void Dispatcher::arm_timer() noexcept
 {
 	if (!timer_stale())
 		return;
-	if (heap_.empty() || heap_.top().when == kNever) {
+	if (heap_.empty() || heap_.top().when >= kStampPending) {
 		disarm_timer();
 		return;
 	}
@@ -606,6 +683,8 @@ int Dispatcher::wait(int timeout_ms, const sigset_t *sigmask) noexcept
 
 int Dispatcher::wait_inner(int timeout_ms, const sigset_t *sigmask) noexcept
 {
+	// Re-arms left pending by a batch that could not read the clock.
+	stamp_pending();
 	arm_timer();
 	int n = epoll_pwait(epfd_.get(), records_.data(), kBatch, timeout_ms, sigmask);
 	if (n < 0)
@@ -658,6 +737,9 @@ int Dispatcher::wait_inner(int timeout_ms, const sigset_t *sigmask) noexcept
 
 	dispatching_ = false;
 	if (!destroyed_) {
+		// After the last callback: what re-arms it made from now on
+		// are never early.
+		stamp_pending();
 		if (rebuild_needed_)
 			rebuild_epoll();
 		arm_timer();
@@ -733,6 +815,7 @@ void Dispatcher::teardown(bool kernel) noexcept
 			call_cleanup(evt->cleanup, evt);
 	}
 	heap_.clear();
+	stamps_.clear();
 	if (kernel && !destroyed_)
 		disarm_timer();
 	// Tasks posted before closing_ was set never run now; posts made
@@ -871,8 +954,10 @@ bool Dispatcher::invoke_compat(struct event *evt, unsigned short reason, uint32_
 	bool alive = run_callback(slot, reason, events);
 	dispatching_ = was_dispatching;
 	// Changes the callback made to timeouts were deferred (depth_ > 0).
-	if (depth_ == 1 && !destroyed_)
+	if (depth_ == 1 && !destroyed_) {
+		stamp_pending();
 		arm_timer();
+	}
 	if (leave())
 		return false;
 	return alive;

@@ -137,6 +137,10 @@ private:
 	// Timeouts handled per wait: bounds the time fd events can be starved
 	// by a cohort of expiring timers.
 	static constexpr size_t kTimerBudget = 1024;
+	// A deadline not known yet: a relative re-arm from a callback, stamped
+	// when the batch ends (see Stamp). After every real deadline (those
+	// are clamped below it, to kNever) and before kNever.
+	static constexpr int64_t kStampPending = detail::kNever - 1;
 
 	/*
 	 * 24 bytes. A timer-only event costs a slot and a heap entry (16) and
@@ -158,6 +162,10 @@ private:
 	 *   @when != kNever, @heap_pos == kNotQueued due: taken out of the
 	 *                                            heap by a timer batch, its
 	 *                                            callback not run yet
+	 *   @when == kStampPending (queued)          re-armed relative from a
+	 *                                            callback: the deadline is
+	 *                                            stamped when the batch
+	 *                                            ends (see Stamp)
 	 */
 	struct Slot {
 		struct event *evt; // nullptr when free
@@ -178,6 +186,21 @@ private:
 	struct FdOwner {
 		uint32_t slot;  // kNoSlot: none
 		uint32_t gen;
+	};
+
+	/*
+	 * A relative re-arm made from a callback (dispatching_), waiting for
+	 * the clock read that ends the batch (stamp_pending()): the slot's
+	 * key is (kStampPending, @seq) until then, and its heap entry keeps a
+	 * key not after that one (an older one, or kStampPending itself).
+	 * The arm sequence is taken at the call, so ties fire in call order
+	 * whatever the clock read. A stamp whose slot no longer holds that
+	 * key (removed, reused, re-armed or cancelled since) is dropped.
+	 */
+	struct Stamp {
+		struct timespec rel; // the relative timeout, as given
+		uint32_t slot;
+		uint32_t seq;
 	};
 
 	struct SlotPos {
@@ -247,6 +270,12 @@ private:
 			heap_.erase(s.heap_pos);
 		s.when = detail::kNever;
 	}
+	bool stamp_later(uint32_t slot, Slot &s, const struct timespec &tmo,
+			 uint32_t pos) noexcept;
+	// Gives the pending re-arms (stamps_) their deadlines from one clock
+	// read. If the clock cannot be read, they stay pending (never early)
+	// and the next wait tries again.
+	void stamp_pending() noexcept;
 	void arm_timer() noexcept;
 	// False when the timerfd already fits the heap, so arm_timer() makes
 	// no syscall: the heap's top is not earlier than what the timerfd
@@ -256,7 +285,7 @@ private:
 	{
 		if (timer_fired_)
 			return true;
-		if (heap_.empty() || heap_.top().when == detail::kNever)
+		if (heap_.empty() || heap_.top().when >= kStampPending)
 			return armed_ != detail::kNever;
 		return heap_.top().when < armed_;
 	}
@@ -333,6 +362,7 @@ private:
 
 	std::array<struct epoll_event, kBatch> records_;
 	std::vector<uint32_t> expired_;
+	std::vector<Stamp> stamps_;
 };
 
 } // namespace vent

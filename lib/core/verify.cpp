@@ -64,10 +64,17 @@ void Dispatcher::verify() const noexcept
 			broken("slot %u: heap entry's key is after the slot's", slot);
 		// evt->tmo is the deadline, {0, 0} for none, or a value that was
 		// clamped to "never" (kept as none).
+		// A re-arm still pending (the clock could not be read when the
+		// batch ended) writes evt->tmo when it is stamped.
+		if (sl.when == kStampPending && pos == kNotQueued)
+			broken("slot %u: pending re-arm not queued", slot);
+		if (sl.when == kStampPending && stamps_.empty())
+			broken("slot %u: pending re-arm without a stamp", slot);
 		int64_t tmo_ns = 0;
 		const bool tmo_zero = evt->tmo.tv_sec == 0 && evt->tmo.tv_nsec == 0;
 		detail::timespec_to_deadline(evt->tmo, true, 0, tmo_ns);
-		if (sl.when == kNever ? !tmo_zero && tmo_ns != kNever : tmo_ns != sl.when)
+		if (sl.when != kStampPending &&
+		    (sl.when == kNever ? !tmo_zero && tmo_ns != kNever : tmo_ns != sl.when))
 			broken("slot %u: timeout {%lld, %ld} but deadline %lld", slot,
 			       static_cast<long long>(evt->tmo.tv_sec), evt->tmo.tv_nsec,
 			       static_cast<long long>(sl.when));

@@ -63,6 +63,8 @@ struct slot {
 	bool armed;
 	bool future;      /* the deadline was ahead when armed (lateness stats) */
 	int64_t deadline; /* exact, from evt->tmo after add/mod_timeout */
+	bool stamp;       /* relative re-arm from a callback: @deadline is only a
+			   * lower bound until the wait returns (event.h) */
 	uint64_t seq;     /* arm order, for tie-breaking */
 };
 
@@ -313,10 +315,21 @@ static struct timespec decode_tmo(bool *abs_flag, int *expect, int64_t *lower)
 }
 
 /* After a successful add/mod_timeout: read back and check the deadline. */
-static void record_deadline(int i, bool timed, int64_t lower)
+static void record_deadline(int i, bool timed, int64_t lower, bool stamped)
 {
 	struct slot *s = &M.s[i];
 	struct timespec got = s->p->ev.tmo;
+	s->stamp = false;
+	if (timed && stamped) {
+		/* Stamped when the batch ends: checked in do_wait(). The arm
+		 * order is the call's. */
+		s->stamp = true;
+		s->armed = true;
+		s->future = true;
+		s->deadline = lower;
+		s->seq = ++M.arm_seq;
+		return;
+	}
 	if (!timed) {
 		if (got.tv_sec || got.tv_nsec)
 			fail("slot %d: evt->tmo not {0,0} without a timeout", i);
@@ -368,7 +381,7 @@ static void do_add(int i, bool from_cb)
 	s->st = ST_ADDED;
 	s->mask = f->ev.ep.events;
 	touch(i);
-	record_deadline(i, timed, lower);
+	record_deadline(i, timed, lower, false);
 }
 
 /* Removes slot @i; frees it at once if @free_it. */
@@ -428,7 +441,9 @@ static void do_mod_timeout(int i)
 	if (rc < 0)
 		return;
 	touch(i);
-	record_deadline(i, timed, lower);
+	/* A relative re-arm from a callback takes its deadline from the
+	 * clock read that ends the batch. */
+	record_deadline(i, timed, lower, M.in_wait && !abs_flag);
 }
 
 static void drain(int i)
@@ -644,7 +659,7 @@ static void check_consistency(void)
 		if (s->p->ev.dsp != M.d)
 			fail("added slot %d lost evt->dsp", i);
 		struct timespec t = s->p->ev.tmo;
-		if (s->armed && ts_ns_sat(t) != s->deadline)
+		if (s->armed && !s->stamp && ts_ns_sat(t) != s->deadline)
 			fail("slot %d: evt->tmo changed behind the user's back", i);
 		if (!s->armed && (t.tv_sec || t.tv_nsec))
 			fail("slot %d: expired timeout not cleared in evt->tmo", i);
@@ -680,6 +695,25 @@ static void do_wait(int timeout_ms)
 	if (M.dsp_freed) {
 		new_dsp();
 		return;
+	}
+	/* Batch-stamped re-arms have their deadline now: not before the
+	 * call plus the timeout. */
+	for (int i = 0; i < NSLOTS; i++) {
+		struct slot *s = &M.s[i];
+		if (!s->stamp)
+			continue;
+		s->stamp = false;
+		if (s->st != ST_ADDED || !s->armed)
+			continue;
+		struct timespec got = s->p->ev.tmo;
+		if (got.tv_nsec < 0 || got.tv_nsec >= 1000000000)
+			fail("slot %d: stamped evt->tmo not normalised", i);
+		int64_t dl = ts_ns_sat(got);
+		if (dl < s->deadline)
+			fail("slot %d: stamped deadline %lld earlier than the call's %lld", i,
+			     (long long)dl, (long long)s->deadline);
+		s->deadline = dl;
+		s->future = dl > now_ns();
 	}
 	for (int i = 0; i < NSLOTS; i++)
 		if (expect_fd[i] && M.touched[i] != M.wait_id && M.ran[i] != M.wait_id)
