@@ -78,6 +78,14 @@ struct bench_driver {
 	void (*timer_mod)(struct timer_ctx *ctx, long i, int64_t after_ns);
 	void (*timer_cancel)(struct timer_ctx *ctx, long i);
 	void (*timer_fini)(struct timer_ctx *ctx);
+	/*
+	 * timer-bench --from callback: runs one non-blocking loop iteration
+	 * in which one always-ready fd watcher (an eventfd that is never
+	 * read) has its callback call @work(@ctx), which re-arms timers with
+	 * timer_mod() the way a server's I/O callback does. NULL if the
+	 * driver has no such mode.
+	 */
+	int (*timer_batch)(struct timer_ctx *ctx, void (*work)(struct timer_ctx *ctx));
 
 	/*
 	 * echo-bench. Timeouts are relative, in ns; < 0 means none. The raw

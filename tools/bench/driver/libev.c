@@ -10,9 +10,12 @@
  * price of a clock read per arm.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <ev.h>
 
@@ -112,7 +115,38 @@ static void lev_ring_fini(struct ring_ctx *ctx)
 struct lev_timers {
 	struct ev_loop *loop;
 	ev_timer *tm;
+	/* --from callback: the always-ready watcher and what its callback does */
+	ev_io io;
+	int efd;
+	struct timer_ctx *ctx;
+	void (*work)(struct timer_ctx *ctx);
 };
+
+static void lev_timer_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct lev_timers *t = (struct lev_timers *)((char *)w - offsetof(struct lev_timers, io));
+
+	(void)loop;
+	(void)revents;
+	t->work(t->ctx);
+}
+
+static int lev_timer_batch(struct timer_ctx *ctx, void (*work)(struct timer_ctx *ctx))
+{
+	struct lev_timers *t = ctx->drv;
+
+	if (t->efd < 0) {
+		t->efd = eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (t->efd < 0)
+			return -1;
+		ev_io_init(&t->io, lev_timer_io_cb, t->efd, EV_READ);
+		ev_io_start(t->loop, &t->io);
+	}
+	t->ctx = ctx;
+	t->work = work;
+	ev_run(t->loop, EVRUN_NOWAIT);
+	return 0;
+}
 
 static int lev_timer_init(struct timer_ctx *ctx)
 {
@@ -120,6 +154,7 @@ static int lev_timer_init(struct timer_ctx *ctx)
 
 	if (!t)
 		return -1;
+	t->efd = -1;
 	t->loop = ev_loop_new(EVBACKEND_EPOLL);
 	t->tm = bench_calloc((size_t)ctx->n, sizeof(*t->tm));
 	if (!t->loop || !t->tm)
@@ -179,6 +214,10 @@ static void lev_timer_fini(struct timer_ctx *ctx)
 {
 	struct lev_timers *t = ctx->drv;
 
+	if (t->efd >= 0) {
+		ev_io_stop(t->loop, &t->io);
+		close(t->efd);
+	}
 	ev_loop_destroy(t->loop);
 	free(t->tm);
 	free(t);
@@ -348,6 +387,7 @@ const struct bench_driver bench_driver_libev = {
 	.io_add = lev_io_add,
 	.io_set = lev_io_set,
 	.io_del = lev_io_del,
+	.timer_batch = lev_timer_batch,
 };
 
 const struct bench_driver bench_driver_libev_now = {
@@ -370,4 +410,5 @@ const struct bench_driver bench_driver_libev_now = {
 	.io_add = lev_io_add_now,
 	.io_set = lev_io_set,
 	.io_del = lev_io_del,
+	.timer_batch = lev_timer_batch,
 };

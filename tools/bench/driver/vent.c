@@ -4,9 +4,12 @@
  * timer), written the way a minivent program would be.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <vent/event.h>
 
@@ -99,6 +102,11 @@ static void vent_ring_fini(struct ring_ctx *ctx)
 struct vent_timers {
 	struct dispatcher *dsp;
 	struct event *ev;
+	/* --from callback: the always-ready event and what its callback does */
+	struct event io;
+	int efd;
+	struct timer_ctx *ctx;
+	void (*work)(struct timer_ctx *ctx);
 };
 
 static int vtimer_cb(struct event *evt, uint32_t events)
@@ -108,12 +116,40 @@ static int vtimer_cb(struct event *evt, uint32_t events)
 	return EVENTCB_CONTINUE;
 }
 
+static int vtimer_io_cb(struct event *evt, uint32_t events)
+{
+	struct vent_timers *t = (struct vent_timers *)((char *)evt - offsetof(struct vent_timers, io));
+
+	(void)events;
+	t->work(t->ctx);
+	return EVENTCB_CONTINUE;
+}
+
+static int vent_timer_batch(struct timer_ctx *ctx, void (*work)(struct timer_ctx *ctx))
+{
+	struct vent_timers *t = ctx->drv;
+
+	if (t->efd < 0) {
+		t->efd = eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (t->efd < 0)
+			return -1;
+		t->io = EVENT_ON_STACK(vtimer_io_cb, t->efd, EPOLLIN);
+		t->io.cleanup = NULL;
+		if (event_add(t->dsp, &t->io) < 0)
+			return -1;
+	}
+	t->ctx = ctx;
+	t->work = work;
+	return vent_wait(t->dsp, 0, NULL) < 0 ? -1 : 0;
+}
+
 static int vent_timer_init(struct timer_ctx *ctx)
 {
 	struct vent_timers *t = calloc(1, sizeof(*t));
 
 	if (!t)
 		return -1;
+	t->efd = -1;
 	t->dsp = new_dispatcher(CLOCK_MONOTONIC);
 	t->ev = bench_calloc((size_t)ctx->n, sizeof(*t->ev));
 	if (!t->dsp || !t->ev)
@@ -153,6 +189,8 @@ static void vent_timer_fini(struct timer_ctx *ctx)
 	struct vent_timers *t = ctx->drv;
 
 	free_dispatcher(t->dsp);
+	if (t->efd >= 0)
+		close(t->efd);
 	free(t->ev);
 	free(t);
 }
@@ -282,4 +320,5 @@ const struct bench_driver bench_driver_vent = {
 	.io_add = vent_io_add,
 	.io_set = vent_io_set,
 	.io_del = vent_io_del,
+	.timer_batch = vent_timer_batch,
 };
