@@ -48,6 +48,14 @@
 #endif
 #endif
 
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
 #ifdef UNDER_TSAN
 /* The fork test starts pool threads in the child of a multi-threaded
  * parent, which is what it tests (glibc supports it); TSan refuses that
@@ -1182,13 +1190,19 @@ static void test_aio_fork_child_new_pool(void **state)
 	struct vent_aio *aio = vent_aio_new(dsp);
 	static struct rec r[ROUNDS * N];
 	int k = 0;
-#ifdef UNDER_TSAN
+#if defined(UNDER_TSAN) || defined(UNDER_ASAN)
 	/* TSan cannot follow threads started in the child of a fork taken
 	 * while other threads live (a new thread reuses a dead parent
-	 * thread's stack and id: "dup thread with used id"). Under TSan the
-	 * pool's threads are retired and joined before each fork, so the
-	 * child part (ECHILD on the inherited pool, a new pool with threads)
-	 * still runs; the hot-mutex fork runs in the other builds. */
+	 * thread's stack and id: "dup thread with used id"). GCC 12's ASan
+	 * does not take its allocator's locks across fork(): a pool thread
+	 * inside malloc() or free() at fork() leaves a lock held in the
+	 * child, where the new pool's thread then hangs in its start-up
+	 * (gdb: SizeClassAllocator64 region mutex; 2 of 22 runs with two CPU
+	 * hogs, the child's vent_wait() timing out). Under either the pool's
+	 * threads are retired and joined before each fork, so the child part
+	 * (ECHILD on the inherited pool, a new pool with threads) still
+	 * runs; the hot-mutex fork runs in the other builds (plain gcc and
+	 * clang, valgrind). */
 	const int rounds = 2;
 	int base = thread_count();
 #else
@@ -1205,7 +1219,7 @@ static void test_aio_fork_child_new_pool(void **state)
 		/* the threads take and complete requests (the mutex is hot) */
 		for (int i = 0; i < N; i++, k++)
 			assert_true(vent_aio_fsync(aio, tmpfd, on_done, &r[k]) > 0);
-#ifdef UNDER_TSAN
+#if defined(UNDER_TSAN) || defined(UNDER_ASAN)
 		wait_count(dsp, k);
 		assert_int_equal(vent_aio_set_threads(aio, 0, 4), 0);
 		assert_int_equal(wait_threads(base, 10), base);
@@ -1246,6 +1260,8 @@ struct churn {
 	int fd;
 	atomic_int stop;
 	atomic_int ready;
+	atomic_int pause;  /* ASan only: finish the requests, submit none */
+	atomic_int parked; /* ...and then nothing in flight until resumed */
 	long done;
 	struct churn_slot slot[8];
 };
@@ -1268,7 +1284,7 @@ static void churn_cb(int id, ssize_t result, void *arg)
 	(void)id;
 	assert_true(result >= 0);
 	s->c->done++;
-	if (!atomic_load(&s->c->stop))
+	if (!atomic_load(&s->c->stop) && !atomic_load(&s->c->pause))
 		churn_submit(s, s->c->done);
 }
 
@@ -1284,8 +1300,18 @@ static void *churn_main(void *arg)
 		churn_submit(&c->slot[k], k);
 	}
 	atomic_store(&c->ready, 1);
-	while (!atomic_load(&c->stop) || vent_aio_pending(c->aio))
+	while (!atomic_load(&c->stop) || vent_aio_pending(c->aio)) {
+		if (atomic_load(&c->pause) && vent_aio_pending(c->aio) == 0) {
+			atomic_store(&c->parked, 1);
+			while (atomic_load(&c->pause))
+				sleep_ms(1);
+			atomic_store(&c->parked, 0);
+			for (long k = 0; k < 8 && !atomic_load(&c->stop); k++)
+				churn_submit(&c->slot[k], c->done + k);
+			continue;
+		}
 		assert_true(vent_wait(c->dsp, 1000, NULL) >= 0);
+	}
 	vent_aio_free(c->aio);
 	free_dispatcher(c->dsp);
 	return NULL;
@@ -1375,6 +1401,18 @@ static void test_aio_fork_while_churning(void **state)
 		pid_t pid;
 
 		assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+#ifdef UNDER_ASAN
+		/* GCC 12's ASan does not take its allocator's locks across
+		 * fork(): the other loop, inside malloc() for a request at
+		 * fork(), left one held in the child, whose vent_aio_new()
+		 * then hung (gdb: SizeClassAllocator64 region mutex; 1 of 35
+		 * runs with four CPU hogs). Under ASan that loop finishes its
+		 * requests and parks before each fork; the hot fork runs in
+		 * the other builds (plain gcc and clang, valgrind). */
+		atomic_store(&c.pause, 1);
+		while (!atomic_load(&c.parked))
+			sleep_ms(1);
+#endif
 		pid = fork();
 		assert_true(pid >= 0);
 		if (pid == 0) {
@@ -1388,6 +1426,9 @@ static void test_aio_fork_while_churning(void **state)
 				raise(SIGKILL);
 			_exit(code);
 		}
+		atomic_store(&c.pause, 0);
+		while (atomic_load(&c.parked)) /* resumed before the next pause */
+			sleep_ms(1);
 		close(p[1]);
 		for (;;) {
 			pid_t w = waitpid(pid, &status, WNOHANG);
