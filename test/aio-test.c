@@ -40,22 +40,6 @@
 #include "util/alloc.h"
 #include "util/case.h"
 
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-
 #ifdef UNDER_TSAN
 /* The fork test starts pool threads in the child of a multi-threaded
  * parent, which is what it tests (glibc supports it); TSan refuses that

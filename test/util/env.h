@@ -8,6 +8,22 @@
 
 #include <stdlib.h>
 
+/* Defined (to 1) when this file is compiled with that sanitizer. */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+
 /* The valgrind test setup exports VENT_UNDER_VALGRIND=1. */
 static inline int under_valgrind(void)
 {
