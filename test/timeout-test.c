@@ -1370,6 +1370,56 @@ static void test_stamped_rearm_then_remove(void **state)
 	close(p[1]);
 }
 
+static int push_due_later_step(struct stamp_io *io)
+{
+	(void)io;
+	/* Its deadline (1 ms) passed before the batch: pushed later. */
+	assert_int_equal(tt_mod(g_st[0], 0, 20 * NS_PER_MS), 0);
+	return EVENTCB_CONTINUE;
+}
+
+/*
+ * A timer pushed later from a callback in the very batch in which its old
+ * deadline comes up: the batch finds the timer re-armed (not due), re-queues
+ * its entry under the pending key, and the stamp at the end of the batch
+ * must move the entry to the stamped deadline even though that deadline is
+ * later than the old one (a stamp that moves a deadline later otherwise
+ * leaves the entry alone). It fires once, at the stamped deadline.
+ */
+static void test_stamped_push_later_of_due_timer(void **state)
+{
+	struct dispatcher *d = mkdsp(CLOCK_MONOTONIC);
+	struct stamp_io io[2];
+	struct tt t;
+	int p[2];
+
+	(void)state;
+	for (int round = 0; round < 3; round++) {
+		tt_init(&t, -1, 0);
+		g_st[0] = &t;
+		assert_int_equal(tt_add(d, &t, 0, 1 * NS_PER_MS, 0), 0);
+		stamp_ios(d, io, p);
+		io[0].step = push_due_later_step;
+		io[1].step = nop_step;
+		/* The timerfd and both pipe ends ready in one batch. */
+		sleep_ms(5);
+		assert_int_equal(vent_wait(d, 1000, NULL), 2);
+		assert_int_equal(t.calls, 0);
+		event_remove(&io[0].e);
+		event_remove(&io[1].e);
+		close(p[0]);
+		close(p[1]);
+		const int64_t stamped = ts_ns(&t.e.tmo);
+		assert_true(stamped >= io[1].end + 20 * NS_PER_MS);
+		t.deadline = stamped;
+		wait_calls(d, &t, 1);
+		assert_true(t.fired_at >= stamped);
+		assert_int_equal(event_remove(&t.e), 0);
+	}
+	assert_int_equal(g_early, 0);
+	free_dispatcher(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1392,6 +1442,7 @@ int main(void)
 		CASE(test_stamped_rearm_never_early),
 		CASE(test_stamped_ties_and_pushed_later),
 		CASE(test_stamped_rearm_then_remove),
+		CASE(test_stamped_push_later_of_due_timer),
 	};
 
 	return cmocka_run_group_tests_name("timeout", tests, NULL, NULL);

@@ -456,11 +456,12 @@ bool Dispatcher::stamp_later(uint32_t slot, Slot &s, const struct timespec &tmo,
 	const uint32_t seq = heap_.next_seq();
 	// A due or unarmed timeout gets an entry under the pending key: it
 	// sifts no further than its parent, being after every real deadline.
+	const int64_t floor = pos == kNotQueued ? kStampPending : s.when;
 	if (pos == kNotQueued)
 		heap_.push(kStampPending, slot, seq);
 	s.when = kStampPending;
 	s.seq = seq;
-	stamps_.push_back(Stamp{tmo, slot, seq});
+	stamps_.push_back(Stamp{tmo, floor, slot, seq});
 	return true;
 }
 
@@ -471,6 +472,7 @@ void Dispatcher::stamp_pending() noexcept
 	struct timespec t;
 	if (detail::clock_now(clock_, t) < 0)
 		return;
+	const bool floors = stamp_floors_;
 	for (const Stamp &st : stamps_) {
 		Slot &s = slots_[st.slot];
 		if (!s.evt || s.when != kStampPending || s.seq != st.seq)
@@ -485,13 +487,15 @@ void Dispatcher::stamp_pending() noexcept
 			continue;
 		}
 		// As any re-arm: the entry moves only if its key is after the
-		// new one (it holds kStampPending, or an older, later key).
-		if (deadline < heap_.at(s.heap_pos).when)
+		// new one (it holds kStampPending, or an older, later key); a
+		// deadline not before the floor cannot be.
+		if ((!floors || deadline < st.floor) && deadline < heap_.at(s.heap_pos).when)
 			heap_.update(s.heap_pos, deadline, st.seq);
 		s.when = deadline;
 		s.evt->tmo = abs;
 	}
 	stamps_.clear();
+	stamp_floors_ = true;
 }
 
 /*
@@ -580,7 +584,10 @@ void Dispatcher::dispatch_timeouts(uint64_t epoch) noexcept
 		} else {
 			// Moved later since it was queued: re-queue under the
 			// slot's key (which may be due too: it then comes up
-			// again in its place in the order).
+			// again in its place in the order). The pending key
+			// is after the floor of the slot's stamp.
+			if (s.when == kStampPending)
+				stamp_floors_ = false;
 			heap_.update(0, s.when, s.seq);
 		}
 	}
@@ -816,6 +823,7 @@ void Dispatcher::teardown(bool kernel) noexcept
 	}
 	heap_.clear();
 	stamps_.clear();
+	stamp_floors_ = true;
 	if (kernel && !destroyed_)
 		disarm_timer();
 	// Tasks posted before closing_ was set never run now; posts made

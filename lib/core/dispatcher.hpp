@@ -196,9 +196,14 @@ private:
 	 * The arm sequence is taken at the call, so ties fire in call order
 	 * whatever the clock read. A stamp whose slot no longer holds that
 	 * key (removed, reused, re-armed or cancelled since) is dropped.
+	 * @floor is the slot's deadline before the call, which its heap
+	 * entry's key is not after: a stamped deadline not before it (a
+	 * timeout pushed later, the common case) leaves the entry alone
+	 * without reading it.
 	 */
 	struct Stamp {
 		struct timespec rel; // the relative timeout, as given
+		int64_t floor;       // not before the heap entry's deadline
 		uint32_t slot;
 		uint32_t seq;
 	};
@@ -363,6 +368,10 @@ private:
 	std::array<struct epoll_event, kBatch> records_;
 	std::vector<uint32_t> expired_;
 	std::vector<Stamp> stamps_;
+	// False once dispatch_timeouts() re-queued an entry under the pending
+	// key: the floors of the stamps (Stamp::floor) may be below their
+	// entries' keys until they are stamped.
+	bool stamp_floors_ = true;
 };
 
 } // namespace vent
