@@ -61,7 +61,9 @@ void Dispatcher::verify() const noexcept
 		if (pos != kNotQueued &&
 		    heap_.less(detail::TimeoutHeap<SlotPos>::Entry{sl.when, slot, sl.seq},
 				 heap_.at(pos)))
-			broken("slot %u: heap entry's key is after the slot's (%lld/%u vs %lld/%u)", slot, (long long)heap_.at(pos).when, heap_.at(pos).seq, (long long)sl.when, sl.seq);
+			broken("slot %u: heap entry's key %lld/%u is after the slot's %lld/%u",
+			       slot, static_cast<long long>(heap_.at(pos).when), heap_.at(pos).seq,
+			       static_cast<long long>(sl.when), sl.seq);
 		// evt->tmo is the deadline, {0, 0} for none, or a value that was
 		// clamped to "never" (kept as none).
 		// A re-arm still pending (the clock could not be read when the

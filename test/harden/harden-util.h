@@ -119,14 +119,10 @@ static inline long hu_rss_bytes(void)
 	return resident * sysconf(_SC_PAGESIZE);
 }
 
-#if defined(__SANITIZE_ADDRESS__)
+/* 1 under ASan (util/env.h's UNDER_ASAN), for use in expressions. */
+#ifdef UNDER_ASAN
 #define HU_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HU_ASAN 1
-#endif
-#endif
-#ifndef HU_ASAN
+#else
 #define HU_ASAN 0
 #endif
 

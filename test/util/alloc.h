@@ -10,12 +10,10 @@
 #include <malloc.h>
 #include <stddef.h>
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#include "env.h"
+
+#if defined(UNDER_ASAN) || defined(UNDER_TSAN)
 #define HAVE_SANITIZER_ALLOC 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define HAVE_SANITIZER_ALLOC 1
-#endif
 #endif
 #ifdef HAVE_SANITIZER_ALLOC
 /* From <sanitizer/allocator_interface.h>, which gcc does not install. */
